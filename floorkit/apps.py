@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class FloorkitConfig(AppConfig):
+    name = "floorkit"
+    verbose_name = "floorkit"
+
+    def ready(self) -> None:
+        from floorkit import checks  # noqa: F401  (registers the system checks)
+        from floorkit.discovery import autodiscover
+
+        autodiscover()

@@ -1,0 +1,72 @@
+"""
+floorkit's settings: one ``FLOORKIT`` dict in the Django settings, merged over
+documented defaults.
+
+Every key is optional. Values are read at access time (never cached at import),
+so ``override_settings(FLOORKIT={...})`` in tests takes effect at once.
+
+=========================  ==========================================================
+Key                        Meaning (default)
+=========================  ==========================================================
+``REDIS_URL``              Redis used for pub/sub, message logs and traces. Default:
+                           ``$FLOORKIT_REDIS_URL``, else ``redis://127.0.0.1:6379/0``.
+``KEY_PREFIX``             Prefix of every Redis key and channel floorkit uses
+                           (``"floorkit"``).
+``SIGNAL_MODULES``         Extra modules imported at start-up, besides each installed
+                           app's ``signals`` module or package (``[]``).
+``DEFAULT_QUEUE``          RQ queue of delayed handlers without ``queue=`` (``"default"``).
+``JOB_TIMEOUT``            RQ job timeout in seconds for delayed handlers (``600``).
+``RETRY``                  Default retries of a failing delayed handler (``0``).
+``WEBSOCKET_URL``          Path of the websocket endpoint (``"/ws/floorkit/"``).
+``MAX_MESSAGE_SIZE``       Largest websocket message accepted, in bytes (``1048576``).
+``RATE_LIMIT``             Calls per second allowed per connection, burst twice that
+                           (``50``; ``0`` disables).
+``HEARTBEAT``              Seconds between heartbeats; a silent peer is dropped after
+                           three missed beats (``20``).
+=========================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    "REDIS_URL": None,
+    "KEY_PREFIX": "floorkit",
+    "SIGNAL_MODULES": [],
+    "DEFAULT_QUEUE": "default",
+    "JOB_TIMEOUT": 600,
+    "RETRY": 0,
+    "WEBSOCKET_URL": "/ws/floorkit/",
+    "MAX_MESSAGE_SIZE": 1024 * 1024,
+    "RATE_LIMIT": 50,
+    "HEARTBEAT": 20,
+}
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def get(name: str) -> Any:
+    """
+    Return the value of ``FLOORKIT[name]``, or its documented default.
+
+    Raise ``KeyError`` for a name that is not a floorkit setting, so that a
+    typo in floorkit's own code fails loudly.
+    """
+    if name not in DEFAULTS:
+        raise KeyError(f"unknown floorkit setting {name!r}")
+    user = getattr(settings, "FLOORKIT", None) or {}
+    if name in user:
+        return user[name]
+    if name == "REDIS_URL":
+        return os.environ.get("FLOORKIT_REDIS_URL") or DEFAULT_REDIS_URL
+    return DEFAULTS[name]
+
+
+def unknown_keys() -> list[str]:
+    """Return the keys of ``settings.FLOORKIT`` that floorkit does not know."""
+    user = getattr(settings, "FLOORKIT", None) or {}
+    return sorted(k for k in user if k not in DEFAULTS)

@@ -1,0 +1,79 @@
+"""
+The Redis connection floorkit uses, and the naming of its keys and channels.
+
+One connection pool per Redis URL and process. Every Redis failure that
+reaches user code is turned into ``floorkit.exceptions.RedisUnavailable``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+import redis
+
+from floorkit import conf
+from floorkit.exceptions import RedisUnavailable
+
+_clients: dict[str, redis.Redis] = {}
+_lock = threading.Lock()
+
+
+def get_redis(url: str | None = None) -> redis.Redis:
+    """
+    Return the shared client for ``url`` (default: ``FLOORKIT["REDIS_URL"]``).
+
+    The client is created once per URL and process; it is safe to share
+    between threads and greenlets.
+    """
+    url = url or conf.get("REDIS_URL")
+    client = _clients.get(url)
+    if client is None:
+        with _lock:
+            client = _clients.get(url)
+            if client is None:
+                client = redis.Redis.from_url(
+                    url,
+                    socket_connect_timeout=2,
+                    socket_keepalive=True,
+                    health_check_interval=30,
+                )
+                _clients[url] = client
+    return client
+
+
+def reset() -> None:
+    """Forget every cached client (after a fork, or when settings change in tests)."""
+    with _lock:
+        for client in _clients.values():
+            with contextlib.suppress(Exception):
+                client.close()
+        _clients.clear()
+
+
+@contextlib.contextmanager
+def redis_errors(action: str) -> Iterator[None]:
+    """
+    Turn connection-level Redis errors raised in the block into
+    ``RedisUnavailable``, whose message says what could not be done.
+    """
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise RedisUnavailable(
+            f"Redis at {safe_url(conf.get('REDIS_URL'))} is unreachable, {action} failed: {exc}"
+        ) from exc
+
+
+def safe_url(url: str) -> str:
+    """Return ``url`` with any password masked, fit for error messages and logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def key(*parts: str) -> str:
+    """Return the Redis key or channel ``<KEY_PREFIX>:<part>:<part>...``."""
+    return ":".join((conf.get("KEY_PREFIX"), *parts))

@@ -1,0 +1,33 @@
+"""
+Finding the signals of a project: every installed app's ``signals`` module
+or package, plus ``FLOORKIT["SIGNAL_MODULES"]``, imported once at start-up by
+``FloorkitConfig.ready()``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from django.apps import apps
+from django.utils.module_loading import module_has_submodule
+
+from floorkit import conf
+
+
+def autodiscover() -> list[str]:
+    """
+    Import the signal modules; return their dotted names.
+
+    An app without a ``signals`` module is skipped; an error raised while
+    importing one that exists (an ImportError inside it included) propagates.
+    """
+    imported = []
+    for app_config in apps.get_app_configs():
+        if module_has_submodule(app_config.module, "signals"):
+            name = f"{app_config.name}.signals"
+            import_module(name)
+            imported.append(name)
+    for name in conf.get("SIGNAL_MODULES"):
+        import_module(name)
+        imported.append(name)
+    return imported

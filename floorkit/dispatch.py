@@ -1,0 +1,111 @@
+"""
+``call()``: the one way to fire a signal from Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from floorkit import jobs, messages, targets
+from floorkit.registry import Handler, registry
+from floorkit.request import SignalRequest
+
+
+@dataclass
+class Outcome:
+    """What one handler did: ran inline and returned ``result``, or was enqueued as ``job_id``."""
+
+    handler: str
+    delayed: bool
+    result: Any = None
+    job_id: str | None = None
+
+
+@dataclass
+class CallResult:
+    """
+    What a call did. ``outcomes`` has one ``Outcome`` per handler, in
+    registration order; ``results`` are the inline handlers' return values and
+    ``jobs`` the RQ job ids of the delayed ones. ``message_id`` is the id of the
+    message published to ``addresses`` (``None`` without targets), ``trace_id``
+    the call's trace.
+    """
+
+    signal: str
+    trace_id: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    message_id: str | None = None
+    addresses: list[str] = field(default_factory=list)
+
+    @property
+    def results(self) -> list[Any]:
+        return [o.result for o in self.outcomes if not o.delayed]
+
+    @property
+    def jobs(self) -> list[str]:
+        return [o.job_id for o in self.outcomes if o.delayed]
+
+
+def prepare(
+    signal: str, request: SignalRequest, kwargs: dict[str, Any], handlers: list[Handler]
+) -> list[tuple[Handler, dict[str, Any]]]:
+    """
+    Check ``kwargs`` against every handler before anything runs. Return the
+    handlers with their converted arguments; raise ``InvalidArguments``.
+    """
+    bound = [(handler, handler.bind(kwargs)) for handler in handlers]
+    for handler, arguments in bound:
+        if handler.delayed:
+            jobs.check_json_arguments(signal, handler.path, arguments)
+    return bound
+
+
+def execute(
+    signal: str,
+    request: SignalRequest,
+    bound: list[tuple[Handler, dict[str, Any]]],
+    message: tuple[str, bytes] | None,
+    addresses: list[str],
+) -> CallResult:
+    """
+    Run the inline handlers in order, enqueue the delayed ones, then publish
+    the message to ``addresses``. A handler's exception propagates and stops
+    the call: later handlers do not run, nothing is published.
+    """
+    result = CallResult(signal, request.trace_id, addresses=addresses)
+    for handler, arguments in bound:
+        if handler.delayed:
+            job_id = jobs.enqueue_handler(handler, request, arguments)
+            result.outcomes.append(Outcome(handler.path, True, job_id=job_id))
+        else:
+            value = handler.fn(request, **arguments)
+            result.outcomes.append(Outcome(handler.path, False, result=value))
+    if message is not None:
+        result.message_id, payload = message
+        messages.publish(payload, addresses, f"publishing {signal}")
+    return result
+
+
+def call(signal: str, request: Any = None, to: Any = None, **kwargs: Any) -> CallResult:
+    """
+    Fire ``signal`` as ``request`` (an ``HttpRequest``, a ``SignalRequest`` or
+    ``None`` for an anonymous system call) and send it to ``to``
+    (``floorkit.targets``).
+
+    Every argument is checked against every handler's signature first
+    (``InvalidArguments``), and targets are resolved (``InvalidTarget``),
+    before anything runs. Then inline handlers run here, in registration
+    order, delayed handlers are enqueued on RQ (after commit, inside a
+    transaction), and one message per target address is published to Redis.
+
+    Raise ``UnknownSignal`` for a name nothing is connected to, and
+    ``RedisUnavailable`` when Redis cannot be reached: nothing is dropped
+    silently. Return a ``CallResult``.
+    """
+    signal_request = SignalRequest.coerce(request)
+    info = registry.get(signal)
+    addresses = targets.resolve(to, signal_request)
+    bound = prepare(signal, signal_request, kwargs, info.handlers)
+    message = messages.prepare(signal, kwargs, signal_request) if addresses else None
+    return execute(signal, signal_request, bound, message, addresses)

@@ -1,0 +1,32 @@
+"""What is registered: the data behind ``listsignals``, callable from Python."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from floorkit.registry import registry
+
+
+def describe_signals() -> list[dict[str, Any]]:
+    """
+    Return every known signal, sorted by name, as JSON-serializable dicts::
+
+        {"signal": "demo.chat.message", "declared": False,
+         "allow_from_client": True, "auth_required": True,
+         "handlers": [{"handler": "demo.signals.on_message", "delayed": False,
+                       "queue": None, "auth_required": True,
+                       "allow_from_client": True}]}
+
+    ``allow_from_client``/``auth_required`` at the signal level say whether a
+    browser may call it at all, and whether anonymous browsers are refused.
+    """
+    return [
+        {
+            "signal": info.name,
+            "declared": info.declared,
+            "allow_from_client": info.client_may_call(),
+            "auth_required": info.login_required(),
+            "handlers": [handler.describe() for handler in info.handlers],
+        }
+        for info in registry.all()
+    ]

@@ -1,0 +1,121 @@
+"""
+Running delayed handlers on RQ.
+
+A delayed handler call becomes one RQ job, serialized as JSON (never pickle),
+enqueued on the handler's queue of ``RQ_QUEUES`` (django-rq's setting). The job
+calls ``floorkit.jobs.run_handler(signal, handler_path, request, kwargs)``
+where ``request`` is ``SignalRequest.to_dict()``; its description names the
+signal and the handler. A failing handler raises in the worker, so RQ keeps
+the job in its failed registry with the traceback, after ``retry`` retries.
+
+Inside a ``transaction.atomic()`` block, the job is enqueued only when the
+transaction commits, and never if it rolls back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from django.db import close_old_connections, transaction
+from rq import Queue, Retry
+from rq.serializers import JSONSerializer
+
+from floorkit import conf
+from floorkit.connection import redis_errors
+from floorkit.exceptions import InvalidArguments
+from floorkit.registry import Handler, registry
+from floorkit.request import SignalRequest
+
+logger = logging.getLogger("floorkit.jobs")
+
+_queues: dict[tuple[str, str], Queue] = {}
+
+
+def get_queue(name: str) -> Queue:
+    """
+    Return the RQ queue ``name`` configured in ``RQ_QUEUES``, with the JSON
+    serializer. Raise ``ImproperlyConfigured`` for a queue django-rq lacks.
+    """
+    from django.core.exceptions import ImproperlyConfigured
+    from django_rq.queues import get_connection
+    from django_rq.settings import QUEUES
+
+    if name not in QUEUES:
+        raise ImproperlyConfigured(
+            f"RQ queue {name!r} is not in settings.RQ_QUEUES (configured: {sorted(QUEUES)})"
+        )
+    cache_key = (name, repr(QUEUES[name]))
+    queue = _queues.get(cache_key)
+    if queue is None:
+        queue = Queue(
+            name,
+            connection=get_connection(name),
+            serializer=JSONSerializer,
+            default_timeout=conf.get("JOB_TIMEOUT"),
+        )
+        _queues[cache_key] = queue
+    return queue
+
+
+def check_json_arguments(signal: str, handler: str, kwargs: dict[str, Any]) -> None:
+    """Raise ``InvalidArguments`` for an argument that a JSON job cannot carry."""
+    for name, value in kwargs.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise InvalidArguments(
+                signal,
+                handler,
+                name,
+                f"{type(value).__name__} cannot travel to a worker: delayed handlers take JSON values",
+            ) from None
+
+
+def enqueue_handler(handler: Handler, request: SignalRequest, kwargs: dict[str, Any]) -> str:
+    """
+    Enqueue a delayed handler call; return the job id at once.
+
+    The job is pushed when the current transaction (if any) commits. Raise
+    ``RedisUnavailable`` when Redis is unreachable at push time.
+    """
+    retry = handler.retry if handler.retry is not None else conf.get("RETRY")
+    queue = get_queue(handler.queue or conf.get("DEFAULT_QUEUE"))
+    job_id = uuid.uuid4().hex
+
+    def push() -> None:
+        with redis_errors(f"enqueueing {handler.signal} ({handler.path})"):
+            queue.enqueue_call(
+                "floorkit.jobs.run_handler",
+                args=(handler.signal, handler.path, request.to_dict(), kwargs),
+                job_id=job_id,
+                description=f"floorkit signal {handler.signal} -> {handler.path}",
+                retry=Retry(max=retry) if retry else None,
+            )
+
+    transaction.on_commit(push)
+    return job_id
+
+
+def run_handler(signal: str, path: str, request: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+    """
+    The RQ job function: run the delayed handler ``path`` of ``signal``.
+
+    Arguments are checked again (the handler may have changed since the job
+    was enqueued). The return value is kept as the job's result when it is
+    JSON-serializable, else ``None``.
+    """
+    close_old_connections()
+    try:
+        handler = registry.find_handler(signal, path)
+        bound = handler.bind(kwargs)
+        result = handler.fn(SignalRequest.from_dict(request), **bound)
+    finally:
+        close_old_connections()
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError):
+        return None
+    return result

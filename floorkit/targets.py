@@ -1,0 +1,126 @@
+"""
+Where a signal goes besides Python handlers.
+
+``to`` is one of:
+
+* ``None``: Python handlers only, nothing goes to browsers;
+* ``WINDOW``: the calling browser tab;
+* ``SESSION``: every tab of the caller's session;
+* ``USER``: every tab of every session of the calling user;
+* ``{USER: ["alice", "bob"]}``: every tab of the named users;
+* ``BROADCAST``: every connected tab;
+* ``Window(id)``, ``Session(id)``, ``User(name)``: explicit addresses (the ids
+  are the opaque ones of ``SignalRequest``);
+* or a list of these.
+
+Each target resolves to an *address* such as ``"window:<id>"``,
+``"session:<id>"``, ``"user:<username>"`` or ``"broadcast"``; the Redis channel
+of an address is ``<KEY_PREFIX>:ch:<address>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from floorkit.exceptions import InvalidTarget
+from floorkit.request import SignalRequest
+
+
+class _Relative:
+    """A target relative to the caller: WINDOW, SESSION, USER."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+WINDOW = _Relative("WINDOW")
+SESSION = _Relative("SESSION")
+USER = _Relative("USER")
+BROADCAST = _Relative("BROADCAST")
+
+
+@dataclass(frozen=True)
+class Window:
+    """An explicit window, by its opaque id."""
+
+    id: str
+
+
+@dataclass(frozen=True)
+class Session:
+    """An explicit session, by its opaque id."""
+
+    id: str
+
+
+@dataclass(frozen=True)
+class User:
+    """An explicit user, by username."""
+
+    name: str
+
+
+def _addresses(to: Any, request: SignalRequest) -> list[str]:
+    if to is None:
+        return []
+    if isinstance(to, list | tuple):
+        return [address for item in to for address in _addresses(item, request)]
+    if to is BROADCAST:
+        return ["broadcast"]
+    if to is WINDOW:
+        if not request.window:
+            raise InvalidTarget("WINDOW needs a caller with a window (a browser tab)")
+        return [f"window:{request.window}"]
+    if to is SESSION:
+        if not request.session:
+            raise InvalidTarget("SESSION needs a caller with a session")
+        return [f"session:{request.session}"]
+    if to is USER:
+        if not request.username:
+            raise InvalidTarget("USER needs a logged-in caller (use {USER: [names]} otherwise)")
+        return [f"user:{request.username}"]
+    if isinstance(to, dict):
+        if set(to) != {USER}:
+            raise InvalidTarget(f"a dict target must be {{USER: [usernames]}}, got {to!r}")
+        names = to[USER]
+        if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
+            raise InvalidTarget(f"{{USER: ...}} needs a list of usernames, got {names!r}")
+        return [f"user:{name}" for name in names]
+    if isinstance(to, Window):
+        return [f"window:{to.id}"]
+    if isinstance(to, Session):
+        return [f"session:{to.id}"]
+    if isinstance(to, User):
+        return [f"user:{to.name}"]
+    raise InvalidTarget(f"unknown target {to!r}")
+
+
+def resolve(to: Any, request: SignalRequest) -> list[str]:
+    """
+    Return the addresses of ``to`` for the caller ``request``, without
+    duplicates, in order.
+
+    Raise ``InvalidTarget`` when a target cannot be resolved (``WINDOW``
+    without a window, ``USER`` for an anonymous caller, a malformed value).
+    """
+    return list(dict.fromkeys(_addresses(to, request)))
+
+
+def parse(spec: str) -> Any:
+    """
+    Parse a command-line target: ``broadcast``, ``session:ID``, ``user:NAME``
+    or ``window:ID``. Raise ``InvalidTarget`` otherwise.
+    """
+    if spec == "broadcast":
+        return BROADCAST
+    kind, _, value = spec.partition(":")
+    factory = {"session": Session, "user": User, "window": Window}.get(kind)
+    if factory is None or not value:
+        raise InvalidTarget(
+            f"invalid target {spec!r}: use broadcast, session:ID, user:NAME or window:ID"
+        )
+    return factory(value)

