@@ -5,42 +5,72 @@ The public API::
 
     from floorkit import connect, declare, call, SignalRequest
     from floorkit import WINDOW, SESSION, USER, BROADCAST
+    from floorkit import AsyncSignal, register, register_mapping
+
+Names are loaded on first use, so that ``import floorkit.<submodule>`` stays
+light: ``runwebsocket`` must monkey-patch with gevent before Django, redis-py
+or ``ssl`` are imported.
 """
 
-from floorkit.dispatch import CallResult, call
-from floorkit.exceptions import (
-    FloorkitError,
-    InvalidArguments,
-    InvalidSignalName,
-    InvalidTarget,
-    LoginRequired,
-    NotAllowed,
-    RedisUnavailable,
-    UnknownSignal,
-)
-from floorkit.registry import connect, declare
-from floorkit.request import SignalRequest
-from floorkit.targets import BROADCAST, SESSION, USER, WINDOW, Session, User, Window
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "BROADCAST",
-    "SESSION",
-    "USER",
-    "WINDOW",
-    "CallResult",
-    "FloorkitError",
-    "InvalidArguments",
-    "InvalidSignalName",
-    "InvalidTarget",
-    "LoginRequired",
-    "NotAllowed",
-    "RedisUnavailable",
-    "Session",
-    "SignalRequest",
-    "UnknownSignal",
-    "User",
-    "Window",
-    "call",
-    "connect",
-    "declare",
-]
+_EXPORTS = {
+    "call": "floorkit.dispatch",
+    "CallResult": "floorkit.dispatch",
+    "connect": "floorkit.registry",
+    "declare": "floorkit.registry",
+    "SignalRequest": "floorkit.request",
+    "BROADCAST": "floorkit.targets",
+    "SESSION": "floorkit.targets",
+    "USER": "floorkit.targets",
+    "WINDOW": "floorkit.targets",
+    "Session": "floorkit.targets",
+    "User": "floorkit.targets",
+    "Window": "floorkit.targets",
+    "FloorkitError": "floorkit.exceptions",
+    "InvalidArguments": "floorkit.exceptions",
+    "InvalidSignalName": "floorkit.exceptions",
+    "InvalidTarget": "floorkit.exceptions",
+    "LoginRequired": "floorkit.exceptions",
+    "NotAllowed": "floorkit.exceptions",
+    "RedisUnavailable": "floorkit.exceptions",
+    "UnknownSignal": "floorkit.exceptions",
+    "AsyncSignal": "floorkit.async_signal",
+    "register": "floorkit.async_signal",
+    "register_mapping": "floorkit.mappings",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'floorkit' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from floorkit.async_signal import AsyncSignal, register
+    from floorkit.dispatch import CallResult, call
+    from floorkit.exceptions import (
+        FloorkitError,
+        InvalidArguments,
+        InvalidSignalName,
+        InvalidTarget,
+        LoginRequired,
+        NotAllowed,
+        RedisUnavailable,
+        UnknownSignal,
+    )
+    from floorkit.mappings import register_mapping
+    from floorkit.registry import connect, declare
+    from floorkit.request import SignalRequest
+    from floorkit.targets import BROADCAST, SESSION, USER, WINDOW, Session, User, Window

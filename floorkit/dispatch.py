@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from floorkit import jobs, messages, targets
+from floorkit.exceptions import LoginRequired, NotAllowed
 from floorkit.registry import Handler, registry
 from floorkit.request import SignalRequest
 
@@ -109,3 +110,55 @@ def call(signal: str, request: Any = None, to: Any = None, **kwargs: Any) -> Cal
     bound = prepare(signal, signal_request, kwargs, info.handlers)
     message = messages.prepare(signal, kwargs, signal_request) if addresses else None
     return execute(signal, signal_request, bound, message, addresses)
+
+
+def replayed_messages(results: list[Any]) -> list[dict[str, Any]]:
+    """
+    The messages that inline handlers asked to replay to the calling window:
+    a handler may return a list of ``{"signal": NAME, "options": {...}}``
+    (DjangoFloor's convention). Return them as ``{"signal", "kwargs"}``, in
+    order; other return values give none.
+    """
+    replay = []
+    for value in results:
+        if (
+            isinstance(value, list)
+            and value
+            and all(
+                isinstance(item, dict)
+                and set(item) == {"signal", "options"}
+                and isinstance(item["signal"], str)
+                and isinstance(item["options"], dict)
+                for item in value
+            )
+        ):
+            replay.extend({"signal": i["signal"], "kwargs": i["options"]} for i in value)
+    return replay
+
+
+def call_from_client(
+    signal: str, request: SignalRequest, kwargs: Any, to: Any = None
+) -> CallResult:
+    """
+    Run a call that arrived from a browser (websocket frame or HTTP POST).
+
+    On top of ``call()``: only handlers with ``allow_from_client`` run
+    (``NotAllowed`` when the signal has none and is not declared open to
+    browsers), anonymous callers are refused where a handler (or the
+    declaration) requires login (``LoginRequired``), ``kwargs`` must be a
+    JSON object and ``to`` is parsed with ``targets.from_client``.
+    """
+    from floorkit.exceptions import InvalidArguments
+
+    info = registry.get(signal)
+    if not info.client_may_call():
+        raise NotAllowed(f"{signal} cannot be called from a browser")
+    if not request.is_authenticated and info.login_required():
+        raise LoginRequired(f"{signal} requires a logged-in user")
+    if not isinstance(kwargs, dict):
+        raise InvalidArguments(signal, "(call)", None, "kwargs must be a JSON object")
+    handlers = [h for h in info.handlers if h.allow_from_client]
+    addresses = targets.resolve(targets.from_client(to), request)
+    bound = prepare(signal, request, kwargs, handlers)
+    message = messages.prepare(signal, kwargs, request) if addresses else None
+    return execute(signal, request, bound, message, addresses)

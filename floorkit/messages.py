@@ -9,9 +9,11 @@ A call to signal ``S`` with targets publishes one message per *address*
 The payload is a UTF-8 JSON object, which is also exactly the websocket
 frame a browser receives::
 
-    {"type": "signal", "signal": "demo.chat.show", "kwargs": {...},
-     "id": "<message id, shared by the addresses of one call>",
-     "trace": "<trace id>"}
+    {"type": "signal", "id": "<message id, shared by the addresses of one call>",
+     "signal": "demo.chat.show", "kwargs": {...}, "trace": "<trace id>"}
+
+Keys come in this order, ``id`` first, so that a router can read the id
+without parsing the JSON.
 
 A process that subscribes to these channels (``runwebsocket``, or any other)
 can deliver them. Values that JSON lacks (datetime, Decimal, UUID, lazy
@@ -43,12 +45,27 @@ def encode(signal: str, kwargs: dict[str, Any], request: SignalRequest, message_
     return _encoder.encode(
         {
             "type": "signal",
+            "id": message_id,
             "signal": signal,
             "kwargs": kwargs,
-            "id": message_id,
             "trace": request.trace_id,
         }
     ).encode()
+
+
+_ID_AT = len(b'{"type":"signal","id":"')
+
+
+def message_id(payload: bytes) -> bytes | None:
+    """
+    The id of an encoded message, read without parsing the JSON (``encode``
+    writes it first); ``None`` for a payload that is not a floorkit message.
+    """
+    if payload.startswith(b'{"type":"signal","id":"'):
+        end = payload.find(b'"', _ID_AT)
+        if end > 0:
+            return payload[_ID_AT:end]
+    return None
 
 
 def prepare(signal: str, kwargs: dict[str, Any], request: SignalRequest) -> tuple[str, bytes]:

@@ -124,3 +124,29 @@ def parse(spec: str) -> Any:
             f"invalid target {spec!r}: use broadcast, session:ID, user:NAME or window:ID"
         )
     return factory(value)
+
+
+_CLIENT_NAMES = {"WINDOW": WINDOW, "SESSION": SESSION, "USER": USER, "BROADCAST": BROADCAST}
+
+
+def from_client(to: Any) -> list[Any]:
+    """
+    Parse the ``to`` of a browser call: ``null``, one target or a list of
+    ``"WINDOW"``, ``"SESSION"``, ``"USER"``, ``"BROADCAST"`` and
+    ``{"USER": ["alice", ...]}``. Raise ``InvalidTarget`` for anything else.
+    """
+    if to is None:
+        return []
+    items = to if isinstance(to, list) else [to]
+    parsed: list[Any] = []
+    for item in items:
+        if isinstance(item, str) and item.upper() in _CLIENT_NAMES:
+            parsed.append(_CLIENT_NAMES[item.upper()])
+        elif isinstance(item, dict) and len(item) == 1 and str(next(iter(item))).upper() == "USER":
+            parsed.append({USER: next(iter(item.values()))})
+        else:
+            raise InvalidTarget(
+                f"invalid target {item!r}: use WINDOW, SESSION, USER, BROADCAST "
+                'or {"USER": [usernames]}'
+            )
+    return parsed

@@ -20,3 +20,9 @@ DATABASES = {
 }
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Tests start servers with other settings through $FLOORKIT_TEST_OVERRIDES (JSON).
+FLOORKIT = {
+    **FLOORKIT,  # noqa: F405
+    **__import__("json").loads(os.environ.get("FLOORKIT_TEST_OVERRIDES", "{}")),
+}

@@ -10,6 +10,7 @@ from floorkit.connection import get_redis
 
 declare("tests.jsonly", allow_from_client=True)
 declare("tests.jsonly_closed")
+declare("tests.jsonly_anon", allow_from_client=True, auth_required=False)
 
 
 def report(name: str, **data: Any) -> None:
@@ -86,3 +87,43 @@ def anonymous(request, text: str = ""):
 @connect(path="tests.delayed_any", delayed=True)
 def delayed_any(request, payload):
     report("delayed_any", payload=payload)
+
+
+@connect(path="tests.explode")
+def explode(request):
+    raise ValueError("kaboom")
+
+
+@connect(path="tests.replay")
+def replay(request, n: int = 2):
+    return [{"signal": "tests.jsonly", "options": {"step": i}} for i in range(n)]
+
+
+@connect(path="tests.push_from_worker", delayed=True)
+def push_from_worker(request, text: str):
+    from floorkit import WINDOW
+
+    call("tests.jsonly", request, WINDOW, text=text, pid=os.getpid())
+
+
+@connect(path="tests.whoami", auth_required=False)
+def whoami(request):
+    return {"user": request.username, "window": request.window, "session": request.session}
+
+
+# -- AsyncSignal (tests/test_async_signal.py) ------------------------------------------
+# Star-imported so that discovery finds them here; they are named after the module
+# that defines them: tests.testapp.async_signals.<attribute>.
+from floorkit import AsyncSignal  # noqa: E402
+from tests.testapp.async_signals import *  # noqa: E402, F403
+
+pinged = AsyncSignal()  # defined in this signals module: "tests.testapp.signals.pinged"
+
+
+def on_pinged(sender, signal, **kwargs):
+    report(
+        "pinged", sender=repr(sender), kwargs={key: repr(value) for key, value in kwargs.items()}
+    )
+
+
+pinged.connect(on_pinged)

@@ -1,0 +1,64 @@
+"""
+``manage.py runwebsocket [ADDR:PORT] [--http]``: serve browser sessions.
+
+The process is monkey-patched by gevent first (``floorkit.websocket.run``):
+when it is not, the command re-executes itself through that entry point.
+"""
+
+import os
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+DEFAULT_ADDR = "127.0.0.1:8001"
+
+
+def _patched() -> bool:
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+    return monkey.is_module_patched("socket")
+
+
+class Command(BaseCommand):
+    help = "Serve floorkit's websocket endpoint (and the site with --http) with gevent."
+
+    def add_arguments(self, parser):
+        parser.add_argument("addrport", nargs="?", default=DEFAULT_ADDR, help="ADDR:PORT or PORT")
+        parser.add_argument("--http", action="store_true", help="Also serve the whole Django site.")
+
+    def handle(self, *args, **options):
+        if not _patched():
+            os.execv(sys.executable, [sys.executable, "-m", "floorkit.websocket.run", *sys.argv])
+        host, port = self.parse_addrport(options["addrport"])
+        from floorkit import conf
+        from floorkit.websocket.server import WebsocketServer
+
+        http_app = None
+        if options["http"]:
+            from django.conf import settings
+            from django.core.wsgi import get_wsgi_application
+
+            http_app = get_wsgi_application()
+            if settings.DEBUG and "django.contrib.staticfiles" in settings.INSTALLED_APPS:
+                from django.contrib.staticfiles.handlers import StaticFilesHandler
+
+                http_app = StaticFilesHandler(http_app)
+        server = WebsocketServer((host, port), http_app=http_app, log=None)
+        site = f" and the site at http://{host}:{port}/" if http_app else ""
+        self.stdout.write(
+            f"floorkit websocket on ws://{host}:{port}{conf.get('WEBSOCKET_URL')}{site} "
+            f"(pid {os.getpid()}); Ctrl-C to stop"
+        )
+        self.stdout.flush()
+        server.serve()
+        self.stdout.write("stopped")
+
+    @staticmethod
+    def parse_addrport(value: str) -> tuple[str, int]:
+        host, _, port = value.rpartition(":")
+        try:
+            return host or "127.0.0.1", int(port)
+        except ValueError:
+            raise CommandError(f"{value!r} is not ADDR:PORT or PORT") from None

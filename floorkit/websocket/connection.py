@@ -1,0 +1,287 @@
+"""
+One browser tab's websocket: identity, the read loop, calls, and writes.
+
+Writes never block the router: a frame is written to the socket at once when
+its buffer has room, otherwise queued and written by a short-lived writer
+greenlet, so one slow tab never delays the others. Frames of one connection
+are written in the order they were sent.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import gevent
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connections as db_connections
+
+from floorkit import conf, identity
+from floorkit.dispatch import call_from_client, replayed_messages
+from floorkit.exceptions import FloorkitError
+from floorkit.request import SignalRequest, new_trace_id
+from floorkit.websocket.frames import PING, close_frame, text_frame
+
+logger = logging.getLogger("floorkit.websocket")
+
+_encoder = DjangoJSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_RECENT = 8  # message ids remembered per connection, to deliver a multi-address call once
+
+
+def _json_frame(data: dict[str, Any]) -> bytes:
+    return text_frame(_encoder.encode(data).encode())
+
+
+class Connection:
+    """A websocket of one tab, routed by its addresses."""
+
+    __slots__ = (
+        "ws",
+        "sock",
+        "raw",
+        "request",
+        "token",
+        "addresses",
+        "outbox",
+        "writer",
+        "recent",
+        "last_seen",
+        "tokens",
+        "refilled",
+        "closed",
+        "server",
+        "__weakref__",
+    )
+
+    def __init__(self, ws, sock, request: SignalRequest, token: str, server) -> None:
+        self.ws = ws
+        self.sock = sock
+        self.raw = getattr(sock, "_sock", None)  # the non-blocking OS socket under gevent's
+        self.request = request
+        self.token = token
+        self.addresses = [f"window:{request.window}", "broadcast"]
+        if request.session:
+            self.addresses.append(f"session:{request.session}")
+        if request.username:
+            self.addresses.append(f"user:{request.username}")
+        self.outbox: collections.deque = collections.deque()
+        self.writer: gevent.Greenlet | None = None
+        self.recent: collections.deque = collections.deque(maxlen=_RECENT)
+        self.last_seen = time.monotonic()
+        self.tokens = float(conf.get("RATE_LIMIT") * 2)
+        self.refilled = self.last_seen
+        self.closed = False
+        self.server = server
+
+    # -- writing -----------------------------------------------------------
+
+    def send_frame(self, frame: bytes) -> None:
+        """Write one complete frame, in order, without blocking the caller."""
+        if self.closed:
+            return
+        if not self.outbox and self.raw is not None:
+            try:
+                sent = self.raw.send(frame)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                self.abort()
+                return
+            if sent == len(frame):
+                return
+            frame = memoryview(frame)[sent:]
+        self.outbox.append(frame)
+        if self.writer is None:
+            self.writer = gevent.spawn(self._write_outbox)
+
+    def _write_outbox(self) -> None:
+        try:
+            while self.outbox and not self.closed:
+                self.sock.sendall(self.outbox.popleft())
+        except OSError:
+            self.abort()
+        finally:
+            self.writer = None
+
+    def deliver(self, frame: bytes, message_id: bytes | None) -> int:
+        """Deliver a routed message unless this connection already got it."""
+        if message_id is not None:
+            if message_id in self.recent:
+                return 0
+            self.recent.append(message_id)
+        self.send_frame(frame)
+        return 1
+
+    def send(self, data: dict[str, Any]) -> None:
+        self.send_frame(_json_frame(data))
+
+    def ping(self) -> None:
+        self.send_frame(PING)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame with ``code`` (after queued frames), then end the socket."""
+        if self.closed:
+            return
+        self.send_frame(close_frame(code, reason))
+        if self.writer is not None:
+            self.writer.join(timeout=2)
+        self.abort()
+
+    def abort(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.outbox.clear()
+        try:
+            self.sock.shutdown(2)
+        except OSError:
+            pass
+
+    # -- reading -----------------------------------------------------------
+
+    def hello(self) -> None:
+        self.send(
+            {
+                "type": "hello",
+                "window": self.request.window,
+                "token": self.token,
+                "user": self.request.username,
+                "heartbeat": conf.get("HEARTBEAT"),
+            }
+        )
+
+    def serve(self) -> None:
+        """Read frames until the peer goes away."""
+        receive = self.ws.receive
+        while not self.closed:
+            try:
+                message = receive()
+            except Exception as exc:  # a protocol error: the socket is being closed
+                logger.debug("websocket %s closed: %s", self.request.window, exc)
+                break
+            if message is None:
+                break
+            self.last_seen = time.monotonic()
+            self.handle(message)
+
+    def error(self, call_id: Any, kind: str, message: str, error_id: str | None = None) -> None:
+        self.send(
+            {"type": "error", "id": call_id, "kind": kind, "message": message, "error_id": error_id}
+        )
+
+    def handle(self, message: str | bytes) -> None:
+        """Handle one client frame; every refusal is an error frame, never a close."""
+        try:
+            data = json.loads(message)
+        except (ValueError, UnicodeDecodeError) as exc:
+            self.error(None, "bad_request", f"malformed JSON: {exc}")
+            return
+        if not isinstance(data, dict):
+            self.error(None, "bad_request", "a frame must be a JSON object")
+            return
+        kind = data.get("type")
+        if kind == "ping":
+            self.send({"type": "pong"})
+            return
+        call_id = data.get("id")
+        if kind != "call":
+            self.error(
+                call_id if _valid_id(call_id) else None,
+                "bad_request",
+                f"unknown frame type {kind!r}",
+            )
+            return
+        if not _valid_id(call_id):
+            self.error(None, "bad_request", "a call needs an integer 'id'")
+            return
+        signal = data.get("signal")
+        if not isinstance(signal, str):
+            self.error(call_id, "bad_request", "a call needs a string 'signal'")
+            return
+        kwargs = data.get("kwargs", {})
+        if not isinstance(kwargs, dict):
+            self.error(call_id, "bad_request", "'kwargs' must be a JSON object")
+            return
+        if not self.take_token():
+            self.error(call_id, "rate_limited", "too many calls; slow down")
+            return
+        gevent.spawn(self.run_call, call_id, signal, kwargs, data.get("to"))
+
+    def take_token(self) -> bool:
+        rate = conf.get("RATE_LIMIT")
+        if not rate:
+            return True
+        now = time.monotonic()
+        self.tokens = min(rate * 2.0, self.tokens + (now - self.refilled) * rate)
+        self.refilled = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    def run_call(self, call_id: int, signal: str, kwargs: dict, to: Any) -> None:
+        request = dataclasses.replace(self.request, trace_id=new_trace_id())
+        try:
+            result = call_from_client(signal, request, kwargs, to)
+            for replay in replayed_messages(result.results):
+                self.send(
+                    {
+                        "type": "signal",
+                        "id": uuid.uuid4().hex,
+                        "signal": replay["signal"],
+                        "kwargs": replay["kwargs"],
+                        "trace": request.trace_id,
+                    }
+                )
+            frame = _json_frame(
+                {
+                    "type": "result",
+                    "id": call_id,
+                    "ok": True,
+                    "results": result.results,
+                    "jobs": result.jobs,
+                    "trace": request.trace_id,
+                }
+            )
+            self.send_frame(frame)
+        except FloorkitError as exc:
+            self.error(call_id, exc.kind, str(exc))
+        except Exception as exc:
+            error_id = uuid.uuid4().hex[:12]
+            logger.exception(
+                "floorkit error %s: %s failed for window %s: %s",
+                error_id,
+                signal,
+                request.window,
+                exc,
+            )
+            self.error(call_id, "handler_failed", f"{signal} failed (error {error_id})", error_id)
+        finally:
+            db_connections.close_all()
+
+
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def open_connection(ws, sock, environ: dict, server) -> Connection:
+    """Identify the peer and issue (or reclaim) its window."""
+    from urllib.parse import parse_qs
+
+    from floorkit.websocket.auth import identify
+
+    try:
+        request = identify(environ)
+    finally:
+        db_connections.close_all()
+    token = parse_qs(environ.get("QUERY_STRING", "")).get("token", [None])[0]
+    window = identity.verify_window(token, request.session)
+    if window is None:
+        window, token = identity.new_window(request.session)
+    request.window = window
+    return Connection(ws, sock, request, token, server)

@@ -1,0 +1,3 @@
+"""TEMPORARY placeholder until the gevent-websocket fixes land (being written)."""
+
+from geventwebsocket.handler import WebSocketHandler  # noqa: F401

@@ -1,0 +1,93 @@
+"""
+Routing messages published to Redis to the sockets of this process.
+
+One Redis pub/sub connection per process, pattern-subscribed to
+``<KEY_PREFIX>:ch:*``, feeds a local map from channel to connections. A
+message is framed once and the same bytes are written to every connection
+of its channel. A tab that is reached through several addresses of one call
+(``[SESSION, USER]``) gets the message once: connections remember the ids of
+their last messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+import gevent
+import redis
+
+from floorkit import conf
+from floorkit.connection import get_redis, key
+from floorkit.messages import message_id
+from floorkit.websocket.frames import text_frame
+
+logger = logging.getLogger("floorkit.websocket")
+
+
+class Router:
+    """Channel → connections, fed by one pub/sub connection."""
+
+    def __init__(self) -> None:
+        self.routes: dict[bytes, set] = {}
+        self.pattern = key("ch", "*")
+        self.prefix = key("ch", "").encode()
+        self.ready = gevent.event.Event()
+        self._greenlet: gevent.Greenlet | None = None
+
+    def channel(self, address: str) -> bytes:
+        return self.prefix + address.encode()
+
+    def add(self, connection, addresses: Iterable[str]) -> None:
+        for address in addresses:
+            self.routes.setdefault(self.channel(address), set()).add(connection)
+
+    def remove(self, connection, addresses: Iterable[str]) -> None:
+        for address in addresses:
+            channel = self.channel(address)
+            connections = self.routes.get(channel)
+            if connections is not None:
+                connections.discard(connection)
+                if not connections:
+                    del self.routes[channel]
+
+    def deliver(self, channel: bytes, payload: bytes) -> int:
+        """Write ``payload`` to every connection of ``channel``; return how many got it."""
+        connections = self.routes.get(channel)
+        if not connections:
+            return 0
+        frame = text_frame(payload)
+        mid = message_id(payload)
+        count = 0
+        for connection in tuple(connections):
+            count += connection.deliver(frame, mid)
+        return count
+
+    def start(self) -> None:
+        self._greenlet = gevent.spawn(self._run)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill()
+
+    def _run(self) -> None:
+        delay = 0.1
+        while True:
+            pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.psubscribe(self.pattern)
+                self.ready.set()
+                delay = 0.1
+                deliver = self.deliver
+                while True:
+                    message = pubsub.get_message(timeout=conf.get("HEARTBEAT"))
+                    if message is not None and message["type"] == "pmessage":
+                        deliver(message["channel"], message["data"])
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                self.ready.clear()
+                logger.warning("Redis pub/sub lost (%s); reconnecting in %.1fs", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                pubsub.close()
