@@ -41,7 +41,31 @@ _EXPORTS = {
     "register_mapping": "floorkit.mappings",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AsyncSignal",
+    "BROADCAST",
+    "CallResult",
+    "FloorkitError",
+    "InvalidArguments",
+    "InvalidSignalName",
+    "InvalidTarget",
+    "LoginRequired",
+    "NotAllowed",
+    "RedisUnavailable",
+    "SESSION",
+    "Session",
+    "SignalRequest",
+    "USER",
+    "UnknownSignal",
+    "User",
+    "WINDOW",
+    "Window",
+    "call",
+    "connect",
+    "declare",
+    "register",
+    "register_mapping",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -8,6 +8,9 @@ System checks (``manage.py check``) for what users get wrong with floorkit.
 * ``floorkit.W002``: Redis is unreachable.
 * ``floorkit.W003``: the RQ worker class would not read floorkit's JSON jobs.
 * ``floorkit.W004``: ``FLOORKIT`` holds a key floorkit does not know.
+* ``floorkit.E003``: an ``AsyncSignal``'s queue is missing from ``RQ_QUEUES``.
+* ``floorkit.E004``: the async run mode (``FLOORKIT["ASYNC_RUN_MODE"]`` or
+  ``$FLOORKIT_ASYNC_RUN_MODE``) is not ``async``, ``sync`` or ``eager``.
 """
 
 from __future__ import annotations
@@ -104,7 +107,9 @@ def check_redis(app_configs=None, **kwargs):
 
 @register(Tags.compatibility)
 def check_worker_class(app_configs=None, **kwargs):
-    if not any(h.delayed for info in registry.all() for h in info.handlers):
+    from floorkit.async_signal import all_signals
+
+    if not any(h.delayed for info in registry.all() for h in info.handlers) and not all_signals():
         return []
     worker_class = (getattr(settings, "RQ", None) or {}).get("WORKER_CLASS")
     if isinstance(worker_class, type):
@@ -131,3 +136,39 @@ def check_settings(app_configs=None, **kwargs):
         )
         for name in conf.unknown_keys()
     ]
+
+
+@register(Tags.compatibility)
+def check_async_signals(app_configs=None, **kwargs):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from floorkit.async_signal import all_signals, resolve_run_mode
+
+    errors = []
+    try:
+        resolve_run_mode()
+    except ImproperlyConfigured as exc:
+        errors.append(
+            Error(
+                f"Invalid async run mode: {exc}.",
+                hint="async (RQ workers), sync (in-process, like send_now) or eager.",
+                id="floorkit.E004",
+            )
+        )
+    try:
+        from django_rq.settings import QUEUES
+    except Exception:  # django-rq misconfigured: reported by django-rq itself
+        return errors
+    for signal in all_signals():
+        queue = signal.queue or conf.get("DEFAULT_QUEUE")
+        if queue not in QUEUES:
+            errors.append(
+                Error(
+                    f"AsyncSignal {signal.name} uses RQ queue {queue!r}, "
+                    "which is not in settings.RQ_QUEUES.",
+                    hint=f"Add {queue!r} to RQ_QUEUES, pointing at your Redis.",
+                    obj=signal.name,
+                    id="floorkit.E003",
+                )
+            )
+    return errors

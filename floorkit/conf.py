@@ -23,6 +23,14 @@ Key                        Meaning (default)
                            (``50``; ``0`` disables).
 ``HEARTBEAT``              Seconds between heartbeats; a silent peer is dropped after
                            three missed beats (``20``).
+``ASYNC_RUN_MODE``         How ``AsyncSignal.send()`` runs receivers: ``"async"`` (an
+                           RQ worker), ``"sync"`` (here, as ``send_now()``) or
+                           ``"eager"`` (JSON job run here at once). Default
+                           ``"async"``; ``$FLOORKIT_ASYNC_RUN_MODE``, when set,
+                           overrides the setting.
+``ASYNC_FALLBACK_SYNC``    When Redis is unreachable, run an ``AsyncSignal``'s
+                           receivers in-process with a logged warning instead of
+                           raising ``RedisUnavailable`` (``False``).
 =========================  ==========================================================
 """
 
@@ -44,7 +52,12 @@ DEFAULTS: dict[str, Any] = {
     "MAX_MESSAGE_SIZE": 1024 * 1024,
     "RATE_LIMIT": 50,
     "HEARTBEAT": 20,
+    "ASYNC_RUN_MODE": "async",
+    "ASYNC_FALLBACK_SYNC": False,
 }
+
+#: Settings that an environment variable, when set and not empty, overrides.
+ENVIRONMENT: dict[str, str] = {"ASYNC_RUN_MODE": "FLOORKIT_ASYNC_RUN_MODE"}
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -58,12 +71,21 @@ def get(name: str) -> Any:
     """
     if name not in DEFAULTS:
         raise KeyError(f"unknown floorkit setting {name!r}")
+    if name in ENVIRONMENT and os.environ.get(ENVIRONMENT[name]):
+        return os.environ[ENVIRONMENT[name]]
     user = getattr(settings, "FLOORKIT", None) or {}
     if name in user:
         return user[name]
     if name == "REDIS_URL":
         return os.environ.get("FLOORKIT_REDIS_URL") or DEFAULT_REDIS_URL
     return DEFAULTS[name]
+
+
+def source(name: str) -> str:
+    """Where the value of ``get(name)`` comes from, for error messages."""
+    if name in ENVIRONMENT and os.environ.get(ENVIRONMENT[name]):
+        return f"${ENVIRONMENT[name]}"
+    return f"FLOORKIT[{name!r}]"
 
 
 def unknown_keys() -> list[str]:

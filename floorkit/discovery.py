@@ -1,7 +1,9 @@
 """
 Finding the signals of a project: every installed app's ``signals`` module
 or package, plus ``FLOORKIT["SIGNAL_MODULES"]``, imported once at start-up by
-``FloorkitConfig.ready()``.
+``FloorkitConfig.ready()``. The module-level ``AsyncSignal`` instances of
+those modules are named ``<module>.<attribute>`` there
+(``floorkit.async_signal.collect``).
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ def autodiscover() -> list[str]:
     An app without a ``signals`` module is skipped; an error raised while
     importing one that exists (an ImportError inside it included) propagates.
     """
+    from floorkit.async_signal import collect
+
     imported = []
     for app_config in apps.get_app_configs():
         if module_has_submodule(app_config.module, "signals"):
             name = f"{app_config.name}.signals"
-            import_module(name)
+            collect(import_module(name))
             imported.append(name)
     for name in conf.get("SIGNAL_MODULES"):
-        import_module(name)
+        collect(import_module(name))
         imported.append(name)
     return imported

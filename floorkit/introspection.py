@@ -30,3 +30,19 @@ def describe_signals() -> list[dict[str, Any]]:
         }
         for info in registry.all()
     ]
+
+
+def describe_async_signals() -> list[dict[str, Any]]:
+    """
+    Return every named ``AsyncSignal``, sorted by name, as JSON-serializable
+    dicts (``AsyncSignal.describe()``)::
+
+        {"signal": "shop.signals.order_paid", "async": True, "queue": "default",
+         "retry": 0, "on_commit": True, "on_missing": "fail",
+         "receivers": [{"receiver": "shop.receivers.send_receipt",
+                        "sender": "shop.Order", "dispatch_uid": None,
+                        "weak": True, "is_async": False}]}
+    """
+    from floorkit.async_signal import all_signals
+
+    return [signal.describe() for signal in all_signals()]

@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from floorkit.introspection import describe_signals
+from floorkit.introspection import describe_async_signals, describe_signals
 
 
 def _flags(entry: dict) -> str:
@@ -17,17 +17,21 @@ def _flags(entry: dict) -> str:
 
 
 class Command(BaseCommand):
-    help = "List the registered signals, their handlers and options."
+    help = (
+        "List the registered signals, their handlers and options, then the AsyncSignals "
+        'with their receivers and queue (JSON entries with "async": true).'
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print JSON.")
 
     def handle(self, *args, **options):
         signals = describe_signals()
+        async_signals = describe_async_signals()
         if options["json"]:
-            self.stdout.write(json.dumps(signals, indent=2))
+            self.stdout.write(json.dumps(signals + async_signals, indent=2))
             return
-        if not signals:
+        if not signals and not async_signals:
             self.stdout.write("No signals registered.")
             return
         for entry in signals:
@@ -37,3 +41,24 @@ class Command(BaseCommand):
                 self.stdout.write(f"  (JS handlers only; {access})")
             for handler in entry["handlers"]:
                 self.stdout.write(f"  {handler['handler']}  [{_flags(handler)}]")
+        if async_signals:
+            self.stdout.write(
+                self.style.MIGRATE_LABEL("AsyncSignals (receivers run on RQ workers):")
+            )
+        for entry in async_signals:
+            self.stdout.write(self.style.MIGRATE_HEADING(entry["signal"]))
+            self.stdout.write(
+                f"  queue {entry['queue']}, retry {entry['retry']}, "
+                f"{'on commit' if entry['on_commit'] else 'immediately'}, "
+                f"missing instance: {entry['on_missing']}"
+            )
+            if not entry["receivers"]:
+                self.stdout.write("  (no receivers)")
+            for receiver in entry["receivers"]:
+                sender = receiver["sender"] or "any sender"
+                flags = [f"sender {sender}"] if receiver["sender"] else [sender]
+                if receiver["dispatch_uid"]:
+                    flags.append(f"dispatch_uid {receiver['dispatch_uid']}")
+                if receiver["is_async"]:
+                    flags.append("async def")
+                self.stdout.write(f"  {receiver['receiver']}  [{', '.join(flags)}]")
