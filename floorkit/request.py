@@ -6,7 +6,7 @@ job, and the calls that handlers make in turn.
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ WINDOW_HEADER = "HTTP_X_FLOORKIT_WINDOW"
 
 def new_trace_id() -> str:
     """Return a new random trace id (16 hex digits)."""
-    return uuid.uuid4().hex[:16]
+    return os.urandom(8).hex()
 
 
 @dataclass
@@ -107,6 +107,13 @@ class SignalRequest:
         raise TypeError(
             f"expected a SignalRequest, an HttpRequest or None, got {type(request).__name__}"
         )
+
+    def new_call(self) -> SignalRequest:
+        """The same caller, under a new trace: the first hop of a new call."""
+        copy = SignalRequest(self.user_id, self.username, self.session, self.window)
+        if "_user" in self.__dict__:
+            copy._user = self._user
+        return copy
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serializable dict; ``from_dict`` rebuilds the request."""

@@ -60,17 +60,14 @@ def origin_allowed(environ: dict) -> bool:
 def identify(environ: dict) -> SignalRequest:
     """
     Return the ``SignalRequest`` (without a window yet) of the user whose
-    session cookie came with the upgrade request.
+    session cookie came with the upgrade request. Without a session cookie the
+    peer is anonymous and no database query is made.
     """
     request = WSGIRequest(environ)
-    engine = import_module(settings.SESSION_ENGINE)
     session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if not session_key:
+        return SignalRequest()
+    engine = import_module(settings.SESSION_ENGINE)
     request.session = engine.SessionStore(session_key)
-    user = auth.get_user(request)
-    # A forged or expired cookie gives an empty session whose key is None.
-    sid = (
-        session_id(request.session.session_key)
-        if request.session.exists(request.session.session_key or "")
-        else None
-    )
-    return SignalRequest.for_user(user, session=sid)
+    user = auth.get_user(request)  # loads the session: a forged or expired key becomes None
+    return SignalRequest.for_user(user, session=session_id(request.session.session_key))

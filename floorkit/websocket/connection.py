@@ -10,7 +10,6 @@ are written in the order they were sent.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import json
 import logging
 import time
@@ -24,7 +23,7 @@ from django.db import connections as db_connections
 from floorkit import conf, identity
 from floorkit.dispatch import call_from_client, replayed_messages
 from floorkit.exceptions import FloorkitError
-from floorkit.request import SignalRequest, new_trace_id
+from floorkit.request import SignalRequest
 from floorkit.websocket.frames import PING, close_frame, text_frame
 
 logger = logging.getLogger("floorkit.websocket")
@@ -225,7 +224,7 @@ class Connection:
         return True
 
     def run_call(self, call_id: int, signal: str, kwargs: dict, to: Any) -> None:
-        request = dataclasses.replace(self.request, trace_id=new_trace_id())
+        request = self.request.new_call()
         try:
             result = call_from_client(signal, request, kwargs, to)
             for replay in replayed_messages(result.results):
@@ -262,7 +261,13 @@ class Connection:
             )
             self.error(call_id, "handler_failed", f"{signal} failed (error {error_id})", error_id)
         finally:
-            db_connections.close_all()
+            close_db_connections()
+
+
+def close_db_connections() -> None:
+    """Close the database connections this greenlet opened (each greenlet has its own)."""
+    for connection in db_connections.all(initialized_only=True):
+        connection.close()
 
 
 def _valid_id(value: Any) -> bool:
@@ -278,7 +283,7 @@ def open_connection(ws, sock, environ: dict, server) -> Connection:
     try:
         request = identify(environ)
     finally:
-        db_connections.close_all()
+        close_db_connections()
     token = parse_qs(environ.get("QUERY_STRING", "")).get("token", [None])[0]
     window = identity.verify_window(token, request.session)
     if window is None:
