@@ -319,3 +319,19 @@ def test_sigterm_closes_sockets_with_1001(redis_server, transactional_db):
     opcode, data = tab.ws.recv_data(control_frame=True)
     assert opcode == websocket.ABNF.OPCODE_CLOSE
     assert int.from_bytes(data[:2], "big") == 1001
+
+
+def test_max_message_size_setting_closes_with_1009(redis_server, transactional_db):
+    srv = Server(subprocess_env(), overrides={"MAX_MESSAGE_SIZE": 1000}).start()
+    try:
+        tab = Tab(srv.url)
+        assert tab.call("tests.whoami", pad="x" * 100)["type"] in ("result", "error")
+        tab.send({"type": "call", "id": 1, "signal": "tests.whoami", "kwargs": {"pad": "x" * 2000}})
+        tab.ws.settimeout(5)
+        while True:
+            opcode, data = tab.ws.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                break
+        assert int.from_bytes(data[:2], "big") == 1009
+    finally:
+        srv.stop()

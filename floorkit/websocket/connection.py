@@ -24,7 +24,7 @@ from floorkit import conf, identity
 from floorkit.dispatch import call_from_client, replayed_messages
 from floorkit.exceptions import FloorkitError
 from floorkit.request import SignalRequest
-from floorkit.websocket.frames import PING, close_frame, text_frame
+from floorkit.websocket.frames import PING, text_frame
 
 logger = logging.getLogger("floorkit.websocket")
 
@@ -49,7 +49,6 @@ class Connection:
         "outbox",
         "writer",
         "recent",
-        "last_seen",
         "tokens",
         "refilled",
         "closed",
@@ -71,9 +70,9 @@ class Connection:
         self.outbox: collections.deque = collections.deque()
         self.writer: gevent.Greenlet | None = None
         self.recent: collections.deque = collections.deque(maxlen=_RECENT)
-        self.last_seen = time.monotonic()
         self.tokens = float(conf.get("RATE_LIMIT") * 2)
-        self.refilled = self.last_seen
+        self.refilled = time.monotonic()
+        ws.raw_write = self.send_frame  # pongs and close frames queue behind our frames
         self.closed = False
         self.server = server
 
@@ -122,12 +121,21 @@ class Connection:
     def ping(self) -> None:
         self.send_frame(PING)
 
+    @property
+    def last_seen(self) -> float:
+        """When the peer last sent a frame (any frame, pongs included)."""
+        return self.ws.last_seen
+
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame with ``code`` (after queued frames), then end the socket."""
         if self.closed:
             return
-        self.send_frame(close_frame(code, reason))
-        if self.writer is not None:
+        self.ws.close(code, reason)
+        self.finish()
+
+    def finish(self) -> None:
+        """Let queued frames go out (for at most 2 s), then end the socket."""
+        if self.writer is not None and not self.closed:
             self.writer.join(timeout=2)
         self.abort()
 
@@ -165,7 +173,6 @@ class Connection:
                 break
             if message is None:
                 break
-            self.last_seen = time.monotonic()
             self.handle(message)
 
     def error(self, call_id: Any, kind: str, message: str, error_id: str | None = None) -> None:

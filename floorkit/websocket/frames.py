@@ -15,9 +15,3 @@ def text_frame(payload: bytes) -> bytes:
     if length < 65536:
         return struct.pack("!BBH", 0x81, 126, length) + payload
     return struct.pack("!BBQ", 0x81, 127, length) + payload
-
-
-def close_frame(code: int, reason: str = "") -> bytes:
-    """Return a close frame with ``code`` and a UTF-8 ``reason`` (at most 123 bytes)."""
-    payload = struct.pack("!H", code) + reason.encode()[:123]
-    return bytes((0x88, len(payload))) + payload

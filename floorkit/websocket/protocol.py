@@ -1,3 +1,569 @@
-"""TEMPORARY placeholder until the gevent-websocket fixes land (being written)."""
+"""
+Fixes to gevent-websocket 0.10.1, as subclasses of its ``WebSocket`` and
+``WebSocketHandler`` (the package itself is used as installed).
 
-from geventwebsocket.handler import WebSocketHandler  # noqa: F401
+* ``WebSocket.close(code, reason)`` put only the reason on the wire, so the
+  peer read the first two bytes of the reason as the close code. The close
+  payload is now ``struct.pack("!H", code) + reason.encode("utf-8")``, and the
+  answer to a peer's close frame carries the peer's code and reason.
+* Messages had no size limit: a frame header announcing 64 MiB made the server
+  allocate and wait for 64 MiB. ``max_message_size`` (default 1 MiB) is checked
+  against each data frame's header *before* its payload is read, counting the
+  fragments already received, so neither one frame nor a fragmented message
+  can exceed it; an oversize message is answered with close code 1009.
+* Unmasking and UTF-8 validation were byte-by-byte Python loops (about a
+  quarter of a second per MiB). Unmasking is one big-integer XOR, and text is
+  checked by CPython's strict UTF-8 decoder, fragment by fragment.
+* Invalid UTF-8 in a text message or a close reason is answered with close
+  code 1007 (now on the wire, see the first point).
+* A ``Sec-WebSocket-Key`` that is not the base64 of 16 bytes raised
+  ``binascii.Error`` (HTTP 500); it is refused with HTTP 400. Bodies of refused
+  handshakes are bytes (the package returned ``str``, which gevent cannot
+  write: the body was lost and a traceback logged).
+
+Also: unmasked client frames are refused (close 1002, RFC 6455 5.1), and
+``WebSocket.last_seen`` records when the peer last sent a frame (pongs
+included), for finding dead peers.
+
+Usage::
+
+    from gevent import pywsgi
+    from floorkit.websocket.protocol import WebSocketHandler, make_handler
+
+    pywsgi.WSGIServer(address, app, handler_class=WebSocketHandler)  # 1 MiB
+    pywsgi.WSGIServer(address, app, handler_class=make_handler(max_message_size=65536))
+
+or give the server a ``max_message_size`` attribute (see ``WebSocketHandler``).
+The application finds the ``WebSocket`` in ``environ["wsgi.websocket"]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import hashlib
+import socket
+import struct
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from geventwebsocket import handler as _handler
+from geventwebsocket import websocket as _websocket
+from geventwebsocket.exceptions import FrameTooLargeException, ProtocolError, WebSocketError
+
+__all__ = [
+    "CLOSE_INVALID_PAYLOAD",
+    "CLOSE_MESSAGE_TOO_BIG",
+    "CLOSE_NORMAL",
+    "CLOSE_PROTOCOL_ERROR",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "MessageTooBigError",
+    "WebSocket",
+    "WebSocketHandler",
+    "is_valid_close_code",
+    "is_valid_websocket_key",
+    "make_handler",
+    "unmask",
+]
+
+#: Largest message accepted unless configured otherwise, in bytes (1 MiB).
+DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+
+CLOSE_NORMAL = 1000
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_INVALID_PAYLOAD = 1007
+CLOSE_MESSAGE_TOO_BIG = 1009
+
+#: A close frame's payload is at most 125 bytes: the 2-byte code, then the reason.
+MAX_CLOSE_REASON_SIZE = 123
+
+_Base = _websocket.WebSocket
+_DATA_OPCODES = frozenset((_Base.OPCODE_CONTINUATION, _Base.OPCODE_TEXT, _Base.OPCODE_BINARY))
+_KNOWN_OPCODES = _DATA_OPCODES | {_Base.OPCODE_CLOSE, _Base.OPCODE_PING, _Base.OPCODE_PONG}
+_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+
+
+class MessageTooBigError(FrameTooLargeException):
+    """
+    A data frame, or the fragments of one message, exceed ``max_message_size``.
+
+    ``WebSocket.receive()`` answers it with close code 1009. It subclasses the
+    package's ``FrameTooLargeException`` (a ``ProtocolError``), so code that
+    catches those keeps working.
+    """
+
+
+def unmask(payload: bytes, mask: bytes) -> bytes:
+    """
+    Return ``payload`` XORed with the 4-byte ``mask`` repeated (RFC 6455 5.3).
+
+    Masking and unmasking are the same operation. The XOR is done on two big
+    integers: a few linear passes in C instead of a Python loop per byte.
+    """
+    length = len(payload)
+    if not length:
+        return b""
+    key = mask * (length >> 2) + mask[: length & 3]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(length, "big")
+
+
+def is_valid_close_code(code: int) -> bool:
+    """
+    Return whether ``code`` may be sent in a close frame (RFC 6455 7.4).
+
+    Valid: 1000-1003 and 1007-1014 (the IANA registry), 3000-4999 (registered
+    and private use). 1004-1006 and 1015 must never be sent; the other values
+    below 3000 are unassigned.
+    """
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+def is_valid_websocket_key(key: str) -> bool:
+    """
+    Return whether ``key`` is a valid ``Sec-WebSocket-Key``: the base64 of
+    exactly 16 bytes (RFC 6455 4.2.1), padding included, nothing else.
+    """
+    try:
+        return len(base64.b64decode(key.encode("ascii"), validate=True)) == 16
+    except (UnicodeEncodeError, binascii.Error, ValueError):
+        return False
+
+
+def _check_max_message_size(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"max_message_size must be an int or None, not {value!r}")
+    if value <= 0:
+        raise ValueError(f"max_message_size must be positive (or None), not {value!r}")
+    return value
+
+
+class WebSocket(_websocket.WebSocket):
+    """
+    A server-side websocket: gevent-websocket's ``WebSocket`` with the fixes
+    listed in this module's docstring.
+
+    The API is the package's: ``receive()``, ``send(message, binary=None)``,
+    ``close(code=1000, message=b"")``, ``closed``, ``environ``, ``stream``,
+    ``handler``, and the ``raw_write``/``raw_read`` callables (which may be
+    replaced, e.g. to queue writes). Added:
+
+        max_message_size
+            Largest message ``receive()`` accepts, in bytes (for a fragmented
+            message, the sum of its fragments), or None for no limit. Control
+            frames are limited to 125 bytes by the protocol and not counted.
+
+        last_seen
+            ``time.monotonic()`` when the last complete frame was read (any
+            frame, pongs included), or when the websocket was created.
+    """
+
+    __slots__ = ("max_message_size", "last_seen")
+
+    def __init__(
+        self,
+        environ: dict[str, Any],
+        stream: _websocket.Stream,
+        handler: Any,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
+        super().__init__(environ, stream, handler)
+        self.max_message_size = _check_max_message_size(max_message_size)
+        self.last_seen = time.monotonic()
+
+    # -- receiving ---------------------------------------------------------
+
+    def receive(self) -> str | bytearray | None:
+        """
+        Block until the next message arrives and return it: ``str`` for a
+        text message, ``bytearray`` for a binary one. Pings are answered with
+        pongs on the way; pongs are skipped.
+
+        Return None when the connection ends: after the peer's close frame
+        (answered with the same code and reason) or EOF, or after closing it
+        because of the peer: a protocol error (close 1002), invalid UTF-8
+        (1007), a message over ``max_message_size`` (1009, sent as soon as a
+        frame header shows it: the oversize payload is never read). Raise
+        ``WebSocketError`` if the websocket was already closed.
+        """
+        if self.closed:
+            self.current_app.on_close(_websocket.MSG_ALREADY_CLOSED)
+            raise WebSocketError(_websocket.MSG_ALREADY_CLOSED)
+        try:
+            return self.read_message()
+        except MessageTooBigError:
+            self.close(CLOSE_MESSAGE_TOO_BIG, "message too big")
+        except UnicodeError:
+            self.close(CLOSE_INVALID_PAYLOAD, "invalid UTF-8")
+        except ProtocolError:
+            self.close(CLOSE_PROTOCOL_ERROR)
+        except OSError:
+            # EOF or a dead socket: there is nobody to send a close frame to.
+            self._mark_closed()
+            self.current_app.on_close(_websocket.MSG_CLOSED)
+        return None
+
+    def read_message(self) -> str | bytearray | None:
+        """
+        Read frames until a whole message is read and return it, or None
+        after a close frame.
+
+        Internal, as in the package: errors are raised, not handled (use
+        ``receive()``). Raise ``MessageTooBigError`` before reading the payload
+        of a data frame that would take the message over ``max_message_size``,
+        ``UnicodeDecodeError`` at the first fragment of a text message that
+        cannot be UTF-8, ``ProtocolError`` for a protocol violation and
+        ``WebSocketError`` (an ``OSError``) for EOF.
+        """
+        limit = self.max_message_size
+        opcode = None
+        size = 0
+        message = bytearray()
+        text: list[str] = []
+        decoder = None
+        while True:
+            header, payload = self._read_frame(None if limit is None else limit - size)
+            f_opcode = header.opcode
+            if f_opcode == self.OPCODE_PING:
+                self.handle_ping(header, payload)
+                continue
+            if f_opcode == self.OPCODE_PONG:
+                self.handle_pong(header, payload)
+                continue
+            if f_opcode == self.OPCODE_CLOSE:
+                self.handle_close(header, payload)
+                return None
+            if f_opcode == self.OPCODE_CONTINUATION:
+                if not opcode:
+                    raise ProtocolError("Unexpected frame with opcode=0")
+            elif opcode:
+                raise ProtocolError(
+                    f"The opcode in non-fin frame is expected to be zero, got {f_opcode!r}"
+                )
+            else:
+                opcode = f_opcode
+                if opcode == self.OPCODE_TEXT:
+                    decoder = _Utf8Decoder("strict")
+            size += len(payload)
+            if decoder is None:
+                message += payload
+            else:
+                text.append(decoder.decode(payload, bool(header.fin)))
+            if header.fin:
+                break
+        if decoder is not None:
+            return "".join(text)
+        return message
+
+    def read_frame(self) -> tuple[_websocket.Header, bytes]:
+        """
+        Read one frame and return its header and unmasked payload.
+
+        Internal, as in the package. A data frame longer than
+        ``max_message_size`` raises ``MessageTooBigError`` before its payload
+        is read.
+        """
+        return self._read_frame(self.max_message_size)
+
+    def _read_frame(self, max_length: int | None) -> tuple[_websocket.Header, bytes]:
+        stream = self.stream
+        if stream is None:  # closed by another greenlet
+            raise WebSocketError(_websocket.MSG_ALREADY_CLOSED)
+        header = _websocket.Header.decode_header(stream)
+        if header.flags:
+            raise ProtocolError(f"Reserved bits set without an extension: {header!r}")
+        if header.opcode not in _KNOWN_OPCODES:
+            raise ProtocolError(f"Unexpected opcode={header.opcode!r}")
+        if not header.mask:
+            raise ProtocolError("Client frames must be masked")
+        length = header.length
+        if max_length is not None and length > max_length and header.opcode in _DATA_OPCODES:
+            raise MessageTooBigError(
+                f"Message over max_message_size={self.max_message_size}: a frame of {length} bytes"
+            )
+        payload = b""
+        if length:
+            try:
+                payload = self.raw_read(length)
+            except Exception:  # as in the package: a dead or closed stream is an EOF
+                payload = b""
+            if len(payload) != length:
+                raise WebSocketError("Unexpected EOF reading frame payload")
+            payload = unmask(payload, header.mask)
+        self.last_seen = time.monotonic()
+        return header, payload
+
+    def handle_close(self, header: _websocket.Header, payload: bytes) -> None:
+        """
+        Answer the peer's close frame with its code and reason, and mark the
+        websocket closed. An empty close frame is answered with 1000.
+
+        Raise ``ProtocolError`` for a 1-byte payload or an invalid code,
+        ``UnicodeDecodeError`` for a reason that is not UTF-8.
+        """
+        if not payload:
+            self.close(CLOSE_NORMAL)
+            return
+        if len(payload) < 2:
+            raise ProtocolError(f"Invalid close frame: {header!r} {payload!r}")
+        (code,) = struct.unpack("!H", payload[:2])
+        reason = payload[2:]
+        reason.decode("utf-8")  # strict; UnicodeDecodeError -> 1007
+        if not is_valid_close_code(code):
+            raise ProtocolError(f"Invalid close code {code}")
+        self.close(code, reason)
+
+    def validate_utf8(self, payload: bytes) -> None:
+        """Raise ``UnicodeDecodeError`` unless ``payload`` is valid UTF-8."""
+        bytes(payload).decode("utf-8")
+
+    def _is_valid_close_code(self, code: int) -> bool:
+        return is_valid_close_code(code)
+
+    # -- sending and closing -------------------------------------------------
+
+    def _encode_bytes(self, text: Any) -> bytes:
+        """
+        Return ``text`` as bytes: ``str`` UTF-8 encoded, bytes-like objects
+        as they are (the package turned ``b"x"`` into ``"b'x'"``), None as
+        ``b""``.
+        """
+        if isinstance(text, str):
+            return text.encode("utf-8")
+        if isinstance(text, (bytes, bytearray, memoryview)):
+            return bytes(text)
+        if text is None:
+            return b""
+        return str(text).encode("utf-8")
+
+    def close(self, code: int | None = CLOSE_NORMAL, message: str | bytes | None = b"") -> None:
+        """
+        Send a close frame with ``code`` and ``message`` (the reason), then
+        mark the websocket closed. The TCP connection is left to the handler.
+
+        The frame's payload is the 2-byte big-endian ``code`` followed by the
+        UTF-8 reason; ``code=None`` sends a close frame without a status.
+        Failing to write the frame is ignored: the connection is going away.
+        Closing a closed websocket sends nothing.
+
+        Raise ``ValueError``, leaving the websocket open, if ``code`` is not a
+        valid close code (see ``is_valid_close_code()``), if the reason is
+        over 123 bytes in UTF-8, or if a reason is given without a code.
+        """
+        if self.closed:
+            self.current_app.on_close(_websocket.MSG_ALREADY_CLOSED)
+            return
+        payload = self._close_payload(code, message)
+        try:
+            self.send_frame(payload, self.OPCODE_CLOSE)
+        except WebSocketError:
+            self.logger.debug("Failed to write closing frame -> closing socket")
+        finally:
+            self._mark_closed()
+
+    def _close_payload(self, code: int | None, message: str | bytes | None) -> bytes:
+        reason = self._encode_bytes(message)
+        if code is None:
+            if reason:
+                raise ValueError("A close reason needs a close code")
+            return b""
+        if isinstance(code, bool) or not isinstance(code, int) or not is_valid_close_code(code):
+            raise ValueError(f"Invalid close code {code!r}")
+        if len(reason) > MAX_CLOSE_REASON_SIZE:
+            raise ValueError(
+                f"A close reason is at most {MAX_CLOSE_REASON_SIZE} bytes, not {len(reason)}"
+            )
+        return struct.pack("!H", code) + reason
+
+    def _mark_closed(self) -> None:
+        self.logger.debug("Closed WebSocket")
+        self.closed = True
+        self.stream = None
+        self.raw_write = None
+        self.raw_read = None
+        self.environ = None
+
+
+class WebSocketHandler(_handler.WebSocketHandler):
+    """
+    gevent-websocket's handler creating floorkit's ``WebSocket``, refusing an
+    invalid ``Sec-WebSocket-Key`` with HTTP 400, and ending the TCP
+    connection gracefully.
+
+    Settings, class attributes (override them in a subclass, or use
+    ``make_handler()``):
+
+        max_message_size
+            Largest message accepted, in bytes, or None for no limit (default
+            ``DEFAULT_MAX_MESSAGE_SIZE``, 1 MiB). If the *server* object has a
+            ``max_message_size`` attribute, that value is used instead, so a
+            server sets the limit per instance without a handler subclass.
+            Read at each upgrade; ``TypeError``/``ValueError`` (HTTP 500)
+            unless a positive int or None.
+
+        linger_timeout
+            After the application returns, the handler shuts down the sending
+            side of the socket (the peer reads EOF after the close frame) and
+            discards what the peer still sends until it closes, for at most
+            this many seconds (default 2.0; 0 disables). Otherwise a peer cut
+            off in the middle of an oversize message gets a TCP reset, which
+            can destroy the 1009 close frame before the peer reads it.
+
+        websocket_class
+            The ``WebSocket`` subclass to create (default ``WebSocket``),
+            called as ``websocket_class(environ, stream, handler,
+            max_message_size=...)``.
+    """
+
+    websocket_class: type[WebSocket] = WebSocket
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
+    linger_timeout: float = 2.0
+
+    def get_max_message_size(self) -> int | None:
+        """
+        Return the message size limit for this connection: the server's
+        ``max_message_size`` attribute if it has one, else the handler's.
+        """
+        return _check_max_message_size(
+            getattr(self.server, "max_message_size", self.max_message_size)
+        )
+
+    def upgrade_websocket(self) -> list[bytes] | None:
+        """
+        The package's ``upgrade_websocket()``, with its ``str`` error bodies
+        encoded to bytes, which gevent can write.
+        """
+        result = super().upgrade_websocket()
+        if result:
+            return [c.encode("utf-8") if isinstance(c, str) else c for c in result]
+        return result
+
+    def upgrade_connection(self) -> list[bytes] | None:
+        """
+        Check the handshake headers and switch protocols: start a 101
+        response, set ``self.websocket`` and ``environ["wsgi.websocket"]``
+        and return None.
+
+        Start a 400 response and return its body if the
+        ``Sec-WebSocket-Version`` is not supported or if the
+        ``Sec-WebSocket-Key`` is missing or not the base64 of 16 bytes.
+
+        A subprotocol is accepted, as in the package, if the application has
+        an ``app_protocol(path)`` method; its answer must be one of the
+        comma-separated ``Sec-WebSocket-Protocol`` tokens.
+        """
+        version = self.environ.get("HTTP_SEC_WEBSOCKET_VERSION")
+        if version not in self.SUPPORTED_VERSIONS:
+            return self._refuse_upgrade(
+                f"Unsupported WebSocket version: {version}",
+                [("Sec-WebSocket-Version", ", ".join(self.SUPPORTED_VERSIONS))],
+            )
+        key = self.environ.get("HTTP_SEC_WEBSOCKET_KEY", "").strip()
+        if not key:
+            return self._refuse_upgrade("Sec-WebSocket-Key header is missing/empty")
+        if not is_valid_websocket_key(key):
+            return self._refuse_upgrade("Invalid Sec-WebSocket-Key: base64 of 16 bytes expected")
+
+        protocol = None
+        if hasattr(self.application, "app_protocol"):
+            allowed = self.application.app_protocol(self.environ["PATH_INFO"])
+            requested = self.environ.get("HTTP_SEC_WEBSOCKET_PROTOCOL", "")
+            if allowed and allowed in (token.strip() for token in requested.split(",")):
+                protocol = allowed
+
+        self.websocket = self.websocket_class(
+            self.environ,
+            _websocket.Stream(self),
+            self,
+            max_message_size=self.get_max_message_size(),
+        )
+        self.environ.update({"wsgi.websocket_version": version, "wsgi.websocket": self.websocket})
+        digest = hashlib.sha1((key + self.GUID).encode("ascii")).digest()
+        headers = [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", base64.b64encode(digest).decode("ascii")),
+        ]
+        if protocol:
+            headers.append(("Sec-WebSocket-Protocol", protocol))
+        self.logger.debug("WebSocket request accepted, switching protocols")
+        self.start_response("101 Switching Protocols", headers)
+        return None
+
+    def _refuse_upgrade(self, msg: str, headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
+        self.logger.warning(msg)
+        self.start_response(
+            "400 Bad Request", [*headers, ("Content-Type", "text/plain; charset=utf-8")]
+        )
+        return [msg.encode("utf-8")]
+
+    def run_websocket(self) -> None:
+        """Run the application on the websocket, then end the connection with ``linger()``."""
+        if getattr(self, "prevent_wsgi_call", False):
+            return super().run_websocket()
+        try:
+            super().run_websocket()
+        finally:
+            self.linger()
+        return None
+
+    def linger(self) -> None:
+        """
+        Shut down the sending side of the socket, then discard incoming data
+        until the peer closes or ``linger_timeout`` seconds pass. Socket
+        errors are ignored.
+        """
+        sock = getattr(self, "socket", None)
+        timeout = self.linger_timeout
+        if sock is None or not timeout or timeout <= 0:
+            return
+        deadline = time.monotonic() + timeout
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                sock.settimeout(remaining)
+                if not sock.recv(65536):
+                    break
+        except OSError:
+            pass
+
+
+_UNSET: Any = object()
+
+
+def make_handler(
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    *,
+    linger_timeout: float = _UNSET,
+    base: type[WebSocketHandler] = WebSocketHandler,
+) -> type[WebSocketHandler]:
+    """
+    Return a subclass of ``base`` with the given settings, for
+    ``WSGIServer(..., handler_class=make_handler(max_message_size=...))``.
+
+    Arguments:
+
+        max_message_size
+            Largest message accepted, in bytes, or None for no limit. A
+            server's own ``max_message_size`` attribute still takes precedence
+            (see ``WebSocketHandler``).
+
+        linger_timeout
+            Seconds to wait for the peer to close after the application
+            returns (``base``'s value if not given).
+
+        base
+            The handler class to subclass (default ``WebSocketHandler``).
+
+    Raise ``TypeError``/``ValueError`` for an invalid ``max_message_size``.
+    """
+    attrs: dict[str, Any] = {"max_message_size": _check_max_message_size(max_message_size)}
+    if linger_timeout is not _UNSET:
+        attrs["linger_timeout"] = float(linger_timeout)
+    return type(base.__name__, (base,), attrs)

@@ -82,7 +82,7 @@ class WebsocketServer(pywsgi.WSGIServer):
         finally:
             self.router.remove(connection, connection.addresses)
             self.connections.discard(connection)
-            connection.abort()
+            connection.finish()
 
     def heartbeat(self) -> None:
         interval = conf.get("HEARTBEAT")
