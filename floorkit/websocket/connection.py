@@ -49,6 +49,7 @@ class Connection:
         "outbox",
         "writer",
         "recent",
+        "rate",
         "tokens",
         "refilled",
         "closed",
@@ -70,7 +71,8 @@ class Connection:
         self.outbox: collections.deque = collections.deque()
         self.writer: gevent.Greenlet | None = None
         self.recent: collections.deque = collections.deque(maxlen=_RECENT)
-        self.tokens = float(conf.get("RATE_LIMIT") * 2)
+        self.rate = conf.get("RATE_LIMIT")
+        self.tokens = float(self.rate * 2)
         self.refilled = time.monotonic()
         ws.raw_write = self.send_frame  # pongs and close frames queue behind our frames
         self.closed = False
@@ -219,7 +221,7 @@ class Connection:
         gevent.spawn(self.run_call, call_id, signal, kwargs, data.get("to"))
 
     def take_token(self) -> bool:
-        rate = conf.get("RATE_LIMIT")
+        rate = self.rate
         if not rate:
             return True
         now = time.monotonic()
