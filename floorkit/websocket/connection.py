@@ -29,7 +29,6 @@ from floorkit.websocket.frames import PING, text_frame
 logger = logging.getLogger("floorkit.websocket")
 
 _encoder = DjangoJSONEncoder(separators=(",", ":"), ensure_ascii=False)
-_RECENT = 8  # message ids remembered per connection, to deliver a multi-address call once
 
 
 def _json_frame(data: dict[str, Any]) -> bytes:
@@ -48,7 +47,8 @@ class Connection:
         "addresses",
         "outbox",
         "writer",
-        "recent",
+        "last_seq",
+        "held",
         "rate",
         "tokens",
         "refilled",
@@ -70,7 +70,8 @@ class Connection:
             self.addresses.append(f"user:{request.username}")
         self.outbox: collections.deque = collections.deque()
         self.writer: gevent.Greenlet | None = None
-        self.recent: collections.deque = collections.deque(maxlen=_RECENT)
+        self.last_seq = 0
+        self.held: list | None = None  # live messages held while missed ones are replayed
         self.rate = conf.get("RATE_LIMIT")
         self.tokens = float(self.rate * 2)
         self.refilled = time.monotonic()
@@ -108,14 +109,58 @@ class Connection:
         finally:
             self.writer = None
 
-    def deliver(self, frame: bytes, message_id: bytes | None) -> int:
-        """Deliver a routed message unless this connection already got it."""
-        if message_id is not None:
-            if message_id in self.recent:
+    def deliver(self, frame: bytes, seq: int | None) -> int:
+        """
+        Deliver a routed message unless this connection already got it (its
+        ``seq`` is not above the last one delivered). While missed messages are
+        being replayed, live ones are held and sent after them.
+        """
+        if self.held is not None:
+            self.held.append((frame, seq))
+            return 1
+        if seq is not None:
+            if seq <= self.last_seq:
                 return 0
-            self.recent.append(message_id)
+            self.last_seq = seq
         self.send_frame(frame)
         return 1
+
+    def start(self, after: int | None) -> None:
+        """
+        Greet the peer, then replay in order what this window missed after
+        sequence number ``after``, then the live messages held meanwhile (the
+        connection was routed before), with no duplicate and no gap; a
+        ``recovery`` frame says how many were replayed and whether some were
+        lost. Without ``after`` (a first connection), start from now.
+        """
+        from floorkit.history import current_seq, missed
+        from floorkit.messages import message_seq
+
+        if after == UNRECOVERABLE:
+            result = missed(self.addresses, current_seq())
+            result.lost = True
+            after = result.last
+        else:
+            result = missed(self.addresses, after) if after is not None else None
+        self.last_seq = after if result is not None else current_seq()
+        self.hello()
+        if result is not None:
+            for payload in result.payloads:
+                seq = message_seq(payload)
+                if seq is not None and seq > self.last_seq:
+                    self.last_seq = seq
+                    self.send_frame(text_frame(payload))
+            self.send(
+                {
+                    "type": "recovery",
+                    "after": after,
+                    "replayed": len(result.payloads),
+                    "lost": result.lost,
+                }
+            )
+        held, self.held = self.held or [], None
+        for frame, seq in held:
+            self.deliver(frame, seq)
 
     def send(self, data: dict[str, Any]) -> None:
         self.send_frame(_json_frame(data))
@@ -136,10 +181,20 @@ class Connection:
         self.finish()
 
     def finish(self) -> None:
-        """Let queued frames go out (for at most 2 s), then end the socket."""
+        """
+        Let queued frames go out (for at most 2 s), then stop sending; the
+        handler lingers to read what the peer still sends before closing, so
+        that our close frame is not lost to a connection reset.
+        """
         if self.writer is not None and not self.closed:
             self.writer.join(timeout=2)
-        self.abort()
+        if not self.closed:
+            self.closed = True
+            self.outbox.clear()
+            try:
+                self.sock.shutdown(1)  # SHUT_WR
+            except OSError:
+                pass
 
     def abort(self) -> None:
         if self.closed:
@@ -161,6 +216,7 @@ class Connection:
                 "token": self.token,
                 "user": self.request.username,
                 "heartbeat": conf.get("HEARTBEAT"),
+                "seq": self.last_seq,
             }
         )
 
@@ -279,12 +335,20 @@ def close_db_connections() -> None:
         connection.close()
 
 
+UNRECOVERABLE = -1  # a reconnect whose window could not be reclaimed
+
+
 def _valid_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def open_connection(ws, sock, environ: dict, server) -> Connection:
-    """Identify the peer and issue (or reclaim) its window."""
+def open_connection(ws, sock, environ: dict, server) -> tuple[Connection, int | None]:
+    """
+    Identify the peer and issue (or reclaim, with ``?token=``) its window.
+    Return the connection (holding live messages until ``start()``) and the
+    sequence number to recover from (``?last=``, honoured with a reclaimed
+    window only).
+    """
     from urllib.parse import parse_qs
 
     from floorkit.websocket.auth import identify
@@ -293,9 +357,18 @@ def open_connection(ws, sock, environ: dict, server) -> Connection:
         request = identify(environ)
     finally:
         close_db_connections()
-    token = parse_qs(environ.get("QUERY_STRING", "")).get("token", [None])[0]
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    token = query.get("token", [None])[0]
     window = identity.verify_window(token, request.session)
+    try:
+        after = int(query["last"][0])
+    except (KeyError, ValueError):
+        after = None
     if window is None:
         window, token = identity.new_window(request.session)
+        if after is not None:  # the old window is not ours to resume: say so
+            after = UNRECOVERABLE
     request.window = window
-    return Connection(ws, sock, request, token, server)
+    connection = Connection(ws, sock, request, token, server)
+    connection.held = []
+    return connection, after

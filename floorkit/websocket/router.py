@@ -20,7 +20,7 @@ import redis
 
 from floorkit import conf
 from floorkit.connection import get_redis, key
-from floorkit.messages import message_id
+from floorkit.messages import message_seq
 from floorkit.websocket.frames import text_frame
 
 logger = logging.getLogger("floorkit.websocket")
@@ -58,10 +58,10 @@ class Router:
         if not connections:
             return 0
         frame = text_frame(payload)
-        mid = message_id(payload)
+        seq = message_seq(payload)
         count = 0
         for connection in tuple(connections):
-            count += connection.deliver(frame, mid)
+            count += connection.deliver(frame, seq)
         return count
 
     def start(self) -> None:

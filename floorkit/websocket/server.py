@@ -73,11 +73,11 @@ class WebsocketServer(pywsgi.WSGIServer):
 
     def run_websocket(self, ws, environ) -> None:
         sock = ws.stream.handler.socket
-        connection = open_connection(ws, sock, environ, self)
+        connection, after = open_connection(ws, sock, environ, self)
         self.connections.add(connection)
         self.router.add(connection, connection.addresses)
         try:
-            connection.hello()
+            connection.start(after)
             connection.serve()
         finally:
             self.router.remove(connection, connection.addresses)
