@@ -31,6 +31,16 @@ Key                        Meaning (default)
 ``ASYNC_FALLBACK_SYNC``    When Redis is unreachable, run an ``AsyncSignal``'s
                            receivers in-process with a logged warning instead of
                            raising ``RedisUnavailable`` (``False``).
+``MESSAGE_LOG``            Log every message per address so that reconnecting tabs and
+                           HTTP polling miss nothing (``True``).
+``LOG_MAXLEN``             Messages kept per address log, approximately (``1000``).
+``LOG_RETENTION``          Seconds an address log lives after its last message; a tab
+                           away for longer is told it lost messages (``300``).
+``POLL_INTERVAL``          Milliseconds between HTTP polls of a client without
+                           websocket; ``0`` disables the fallback (``1000``; values
+                           under 500 are raised to 500).
+``LONG_POLL``              Seconds a poll is held open waiting for a message when the
+                           server is gevent's (``runwebsocket --http``) (``20``).
 =========================  ==========================================================
 """
 
@@ -52,6 +62,11 @@ DEFAULTS: dict[str, Any] = {
     "MAX_MESSAGE_SIZE": 1024 * 1024,
     "RATE_LIMIT": 50,
     "HEARTBEAT": 20,
+    "MESSAGE_LOG": True,
+    "LOG_MAXLEN": 1000,
+    "LOG_RETENTION": 300,
+    "POLL_INTERVAL": 1000,
+    "LONG_POLL": 20,
     "ASYNC_RUN_MODE": "async",
     "ASYNC_FALLBACK_SYNC": False,
 }

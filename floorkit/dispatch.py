@@ -38,6 +38,7 @@ class CallResult:
     outcomes: list[Outcome] = field(default_factory=list)
     message_id: str | None = None
     addresses: list[str] = field(default_factory=list)
+    seq: int | None = None
 
     @property
     def results(self) -> list[Any]:
@@ -84,7 +85,7 @@ def execute(
             result.outcomes.append(Outcome(handler.path, False, result=value))
     if message is not None:
         result.message_id, payload = message
-        messages.publish(payload, addresses, f"publishing {signal}")
+        result.seq = messages.publish(payload, addresses, f"publishing {signal}")
     return result
 
 

@@ -9,11 +9,19 @@ A call to signal ``S`` with targets publishes one message per *address*
 The payload is a UTF-8 JSON object, which is also exactly the websocket
 frame a browser receives::
 
-    {"type": "signal", "id": "<message id, shared by the addresses of one call>",
+    {"type": "signal", "seq": 42, "id": "<message id>",
      "signal": "demo.chat.show", "kwargs": {...}, "trace": "<trace id>"}
 
-Keys come in this order, ``id`` first, so that a router can read the id
-without parsing the JSON.
+``seq`` numbers every message of the project (one Redis counter,
+``<KEY_PREFIX>:seq``); the addresses of one call share it, so a tab reached
+twice gets it once, and a tab that processed up to ``seq`` N knows exactly
+what it missed. Keys come in this order, ``seq`` first, so that a router can
+read it without parsing the JSON.
+
+Each message is also appended to a capped Redis stream per address,
+``<KEY_PREFIX>:log:<address>`` (entry id ``<seq>-0``, field ``m``: the
+payload), which expires ``LOG_RETENTION`` seconds after its last message.
+Reconnecting tabs and HTTP polling read these logs (``floorkit.history``).
 
 A process that subscribes to these channels (``runwebsocket``, or any other)
 can deliver them. Values that JSON lacks (datetime, Decimal, UUID, lazy
@@ -28,6 +36,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
+from floorkit import conf
 from floorkit.connection import get_redis, key, redis_errors
 from floorkit.exceptions import InvalidArguments
 from floorkit.request import SignalRequest
@@ -53,19 +62,59 @@ def encode(signal: str, kwargs: dict[str, Any], request: SignalRequest, message_
     ).encode()
 
 
-_ID_AT = len(b'{"type":"signal","id":"')
+_SEQ_AT = len(b'{"type":"signal","seq":')
 
 
-def message_id(payload: bytes) -> bytes | None:
+def message_seq(payload: bytes) -> int | None:
     """
-    The id of an encoded message, read without parsing the JSON (``encode``
-    writes it first); ``None`` for a payload that is not a floorkit message.
+    The sequence number of a published message, read without parsing the
+    JSON (it comes first); ``None`` for a payload that is not a floorkit message.
     """
-    if payload.startswith(b'{"type":"signal","id":"'):
-        end = payload.find(b'"', _ID_AT)
+    if payload.startswith(b'{"type":"signal","seq":'):
+        end = payload.find(b",", _SEQ_AT)
         if end > 0:
-            return payload[_ID_AT:end]
+            try:
+                return int(payload[_SEQ_AT:end])
+            except ValueError:
+                return None
     return None
+
+
+# One round trip, atomic: number the message, log it per address, publish it.
+# KEYS: the sequence counter, then one log stream per address.
+# ARGV: payload without its sequence, MAXLEN, TTL (0: no log), then one channel per address.
+_PUBLISH_LUA = """
+local seq = redis.call('INCR', KEYS[1])
+local payload = '{"type":"signal","seq":' .. seq .. ',' .. string.sub(ARGV[1], 18)
+local ttl = tonumber(ARGV[3])
+for i = 2, #KEYS do
+  if ttl > 0 then
+    redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'm', payload)
+    redis.call('EXPIRE', KEYS[i], ttl)
+    redis.call('SET', KEYS[i] .. ':last', seq, 'EX', ttl * 10)
+  end
+  redis.call('PUBLISH', ARGV[2 + i], payload)
+end
+return seq
+"""
+_scripts: dict[int, Any] = {}
+
+
+def _publish_script(client):
+    script = _scripts.get(id(client))
+    if script is None:
+        script = _scripts[id(client)] = client.register_script(_PUBLISH_LUA)
+    return script
+
+
+def log_key(address: str) -> str:
+    """The Redis stream that logs the messages of an address."""
+    return key("log", address)
+
+
+def seq_key() -> str:
+    """The counter that numbers every message, across all addresses."""
+    return key("seq")
 
 
 def prepare(signal: str, kwargs: dict[str, Any], request: SignalRequest) -> tuple[str, bytes]:
@@ -82,23 +131,23 @@ def prepare(signal: str, kwargs: dict[str, Any], request: SignalRequest) -> tupl
         ) from None
 
 
-def publish(payload: bytes, addresses: list[str], action: str) -> None:
+def publish(payload: bytes, addresses: list[str], action: str) -> int | None:
     """
-    Publish ``payload`` once to each address, in one Redis round trip.
+    Number ``payload``, append it to the log of each address (unless
+    ``FLOORKIT["MESSAGE_LOG"]`` is off) and publish it once to each address,
+    in one atomic Redis round trip. Return its sequence number.
 
     Raise ``RedisUnavailable`` when Redis cannot be reached: then nothing was
     sent.
     """
     if not addresses:
-        return
+        return None
+    ttl = conf.get("LOG_RETENTION") if conf.get("MESSAGE_LOG") else 0
+    keys = [seq_key(), *(log_key(address) for address in addresses)]
+    args = [payload, conf.get("LOG_MAXLEN"), ttl, *(channel(a) for a in addresses)]
+    client = get_redis()
     with redis_errors(action):
-        if len(addresses) == 1:
-            get_redis().publish(channel(addresses[0]), payload)
-        else:
-            pipe = get_redis().pipeline(transaction=False)
-            for address in addresses:
-                pipe.publish(channel(address), payload)
-            pipe.execute()
+        return _publish_script(client)(keys=keys, args=args, client=client)
 
 
 def decode(payload: bytes | str) -> dict[str, Any]:

@@ -63,6 +63,7 @@ def test_each_target_publishes_the_documented_message(subscriber, alice_request,
     for _, payload in messages:
         assert payload == {
             "type": "signal",
+            "seq": result.seq,
             "signal": "tests.jsonly",
             "kwargs": {"text": "hi", "n": 3},
             "id": result.message_id,

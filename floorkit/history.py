@@ -1,0 +1,107 @@
+"""
+Reading the message logs: what a window missed, for reconnecting websockets
+and HTTP polling alike (any process can answer, no sticky sessions).
+
+A window's messages are those logged for its addresses (``window:<id>``,
+``session:<id>``, ``user:<name>``, ``broadcast``). Every message has one
+project-wide sequence number, so "everything after N" is well defined across
+the logs; the logs are merged by it, and a message logged under several
+addresses of the window (``[SESSION, USER]``) is returned once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import redis
+
+from floorkit import conf
+from floorkit.connection import get_redis, redis_errors
+from floorkit.messages import log_key, seq_key
+
+
+@dataclass
+class Missed:
+    """
+    The messages after ``after``: ``payloads`` (encoded, in order), ``last``
+    (the sequence number to resume from) and ``lost`` (``True`` when some of
+    them are no longer in the logs: trimmed by ``LOG_MAXLEN`` or expired after
+    ``LOG_RETENTION``).
+    """
+
+    payloads: list[bytes] = field(default_factory=list)
+    last: int = 0
+    lost: bool = False
+
+
+def current_seq() -> int:
+    """The sequence number of the last message published (0 before any)."""
+    with redis_errors("reading the message sequence"):
+        return int(get_redis().get(seq_key()) or 0)
+
+
+def _seq(entry_id: bytes | str) -> int:
+    if isinstance(entry_id, bytes):
+        entry_id = entry_id.decode()
+    return int(entry_id.split("-", 1)[0])
+
+
+def missed(addresses: list[str], after: int) -> Missed:
+    """Return what was published to ``addresses`` after sequence number ``after``."""
+    keys = [log_key(address) for address in addresses]
+    client = get_redis()
+    with redis_errors("reading message logs"):
+        pipe = client.pipeline(transaction=False)
+        for stream in keys:
+            pipe.xrange(stream, min=f"{after + 1}-0", max="+")
+        for stream in keys:
+            pipe.xinfo_stream(stream)
+            pipe.get(f"{stream}:last")
+        replies = pipe.execute(raise_on_error=False)
+    entries = replies[: len(keys)]
+    result = Missed(last=after)
+    merged: dict[int, bytes] = {}
+    for stream_entries in entries:
+        if isinstance(stream_entries, Exception):
+            raise stream_entries
+        for entry_id, fields in stream_entries:
+            merged[_seq(entry_id)] = fields[b"m"]
+    infos = replies[len(keys) :]
+    for info, last_written in zip(infos[0::2], infos[1::2], strict=True):
+        if isinstance(info, redis.ResponseError):  # no such stream: expired or never written
+            if last_written is not None and int(last_written) > after:
+                result.lost = True
+            continue
+        if isinstance(info, Exception):
+            raise info
+        deleted = info.get("max-deleted-entry-id")
+        if deleted is not None and _seq(deleted) > after:
+            result.lost = True
+    for seq in sorted(merged):
+        result.payloads.append(merged[seq])
+        result.last = seq
+    return result
+
+
+def wait(addresses: list[str], after: int, timeout: float) -> Missed:
+    """
+    Like ``missed()``, but when nothing was missed, block up to ``timeout``
+    seconds for the next message (long polling; cooperative under gevent).
+    """
+    found = missed(addresses, after)
+    if found.payloads or found.lost or timeout <= 0:
+        return found
+    streams = {log_key(address): f"{after}-0" for address in addresses}
+    deadline = time.monotonic() + timeout
+    client = get_redis()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return found
+        with redis_errors("waiting for messages"):
+            reply = client.xread(
+                streams, count=conf.get("LOG_MAXLEN"), block=int(remaining * 1000) or 1
+            )
+        if reply:
+            return missed(addresses, after)
