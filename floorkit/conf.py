@@ -31,6 +31,8 @@ Key                        Meaning (default)
 ``ASYNC_FALLBACK_SYNC``    When Redis is unreachable, run an ``AsyncSignal``'s
                            receivers in-process with a logged warning instead of
                            raising ``RedisUnavailable`` (``False``).
+``ALLOW_ANONYMOUS``        Whether anonymous visitors may open a window (websocket or
+                           HTTP polling) to receive messages (``True``).
 ``MESSAGE_LOG``            Log every message per address so that reconnecting tabs and
                            HTTP polling miss nothing (``True``).
 ``LOG_MAXLEN``             Messages kept per address log, approximately (``1000``).
@@ -62,6 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_MESSAGE_SIZE": 1024 * 1024,
     "RATE_LIMIT": 50,
     "HEARTBEAT": 20,
+    "ALLOW_ANONYMOUS": True,
     "MESSAGE_LOG": True,
     "LOG_MAXLEN": 1000,
     "LOG_RETENTION": 300,

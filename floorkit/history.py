@@ -14,8 +14,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import redis
-
 from floorkit import conf
 from floorkit.connection import get_redis, redis_errors
 from floorkit.messages import log_key, seq_key
@@ -50,34 +48,26 @@ def _seq(entry_id: bytes | str) -> int:
 def missed(addresses: list[str], after: int) -> Missed:
     """Return what was published to ``addresses`` after sequence number ``after``."""
     keys = [log_key(address) for address in addresses]
-    client = get_redis()
     with redis_errors("reading message logs"):
-        pipe = client.pipeline(transaction=False)
+        pipe = get_redis().pipeline(transaction=False)
         for stream in keys:
             pipe.xrange(stream, min=f"{after + 1}-0", max="+")
         for stream in keys:
-            pipe.xinfo_stream(stream)
+            pipe.exists(stream)
             pipe.get(f"{stream}:last")
-        replies = pipe.execute(raise_on_error=False)
-    entries = replies[: len(keys)]
+            pipe.get(f"{stream}:trimmed")
+        replies = pipe.execute()
     result = Missed(last=after)
     merged: dict[int, bytes] = {}
-    for stream_entries in entries:
-        if isinstance(stream_entries, Exception):
-            raise stream_entries
+    for stream_entries in replies[: len(keys)]:
         for entry_id, fields in stream_entries:
             merged[_seq(entry_id)] = fields[b"m"]
-    infos = replies[len(keys) :]
-    for info, last_written in zip(infos[0::2], infos[1::2], strict=True):
-        if isinstance(info, redis.ResponseError):  # no such stream: expired or never written
-            if last_written is not None and int(last_written) > after:
-                result.lost = True
-            continue
-        if isinstance(info, Exception):
-            raise info
-        deleted = info.get("max-deleted-entry-id")
-        if deleted is not None and _seq(deleted) > after:
-            result.lost = True
+    states = replies[len(keys) :]
+    for exists, last_written, trimmed in zip(states[0::3], states[1::3], states[2::3], strict=True):
+        if trimmed is not None and int(trimmed) > after:
+            result.lost = True  # dropped by LOG_MAXLEN
+        if not exists and last_written is not None and int(last_written) > after:
+            result.lost = True  # expired after LOG_RETENTION
     for seq in sorted(merged):
         result.payloads.append(merged[seq])
         result.last = seq

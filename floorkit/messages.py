@@ -20,7 +20,10 @@ read it without parsing the JSON.
 
 Each message is also appended to a capped Redis stream per address,
 ``<KEY_PREFIX>:log:<address>`` (entry id ``<seq>-0``, field ``m``: the
-payload), which expires ``LOG_RETENTION`` seconds after its last message.
+payload), which expires ``LOG_RETENTION`` seconds after its last message and
+keeps about ``LOG_MAXLEN`` messages. ``<log>:last`` and ``<log>:trimmed`` (kept
+ten times longer) hold the newest message logged and the newest dropped, so
+that a reader can tell a quiet log from a lossy one.
 Reconnecting tabs and HTTP polling read these logs (``floorkit.history``).
 
 A process that subscribes to these channels (``runwebsocket``, or any other)
@@ -86,12 +89,22 @@ def message_seq(payload: bytes) -> int | None:
 _PUBLISH_LUA = """
 local seq = redis.call('INCR', KEYS[1])
 local payload = '{"type":"signal","seq":' .. seq .. ',' .. string.sub(ARGV[1], 18)
+local maxlen = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
+local slack = math.max(1, math.floor(maxlen / 10))
 for i = 2, #KEYS do
+  local log = KEYS[i]
   if ttl > 0 then
-    redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'm', payload)
-    redis.call('EXPIRE', KEYS[i], ttl)
-    redis.call('SET', KEYS[i] .. ':last', seq, 'EX', ttl * 10)
+    redis.call('XADD', log, seq .. '-0', 'm', payload)
+    local length = redis.call('XLEN', log)
+    if length > maxlen + slack then
+      -- trim in batches, remembering the newest message dropped
+      local dropped = redis.call('XRANGE', log, '-', '+', 'COUNT', length - maxlen)
+      redis.call('XTRIM', log, 'MAXLEN', maxlen)
+      redis.call('SET', log .. ':trimmed', string.match(dropped[#dropped][1], '^%d+'), 'EX', ttl * 10)
+    end
+    redis.call('EXPIRE', log, ttl)
+    redis.call('SET', log .. ':last', seq, 'EX', ttl * 10)
   end
   redis.call('PUBLISH', ARGV[2 + i], payload)
 end

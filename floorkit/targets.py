@@ -150,3 +150,16 @@ def from_client(to: Any) -> list[Any]:
                 'or {"USER": [usernames]}'
             )
     return parsed
+
+
+def addresses_of(request: SignalRequest) -> list[str]:
+    """
+    The addresses whose messages reach the window of ``request``: its window,
+    ``broadcast``, its session and its user (when it has them).
+    """
+    addresses = [f"window:{request.window}", "broadcast"]
+    if request.session:
+        addresses.append(f"session:{request.session}")
+    if request.username:
+        addresses.append(f"user:{request.username}")
+    return addresses

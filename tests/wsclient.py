@@ -23,13 +23,18 @@ class Tab:
     _ids = itertools.count(1)
 
     def __init__(
-        self, url: str, session_key: str | None = None, origin: str | None = None, token=None
+        self,
+        url: str,
+        session_key: str | None = None,
+        origin: str | None = None,
+        token: str | None = None,
+        last: int | None = None,
     ):
         headers = []
         if session_key:
             headers.append(f"Cookie: sessionid={session_key}")
         if token:
-            url = f"{url}?token={token}"
+            url = f"{url}?token={token}" + (f"&last={last}" if last is not None else "")
         self.ws = websocket.create_connection(
             url, header=headers, origin=origin, timeout=5, suppress_origin=origin is None
         )
@@ -54,6 +59,10 @@ class Tab:
         )
 
     def wait_for(self, predicate, timeout: float = 5) -> dict:
+        for frame in self.pending:
+            if predicate(frame):
+                self.pending.remove(frame)
+                return frame
         deadline = time.monotonic() + timeout
         while True:
             frame = self.recv(max(0.05, deadline - time.monotonic()))

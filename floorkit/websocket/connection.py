@@ -24,6 +24,7 @@ from floorkit import conf, identity
 from floorkit.dispatch import call_from_client, replayed_messages
 from floorkit.exceptions import FloorkitError
 from floorkit.request import SignalRequest
+from floorkit.targets import addresses_of
 from floorkit.websocket.frames import PING, text_frame
 
 logger = logging.getLogger("floorkit.websocket")
@@ -63,11 +64,7 @@ class Connection:
         self.raw = getattr(sock, "_sock", None)  # the non-blocking OS socket under gevent's
         self.request = request
         self.token = token
-        self.addresses = [f"window:{request.window}", "broadcast"]
-        if request.session:
-            self.addresses.append(f"session:{request.session}")
-        if request.username:
-            self.addresses.append(f"user:{request.username}")
+        self.addresses = addresses_of(request)
         self.outbox: collections.deque = collections.deque()
         self.writer: gevent.Greenlet | None = None
         self.last_seq = 0

@@ -1,0 +1,181 @@
+"""
+The HTTP endpoints of degraded mode (no websocket): calls, polling, and
+issuing a window. Include them with ``path("floorkit/", include("floorkit.urls"))``.
+
+They use the session and CSRF protection of the site, and the same
+permission and argument checks as the websocket. Errors are JSON objects
+``{"ok": false, "kind": ..., "message": ..., "error_id": ...}`` with a 4xx
+status (500 for a failing handler); nothing runs on a refused call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from floorkit import conf, identity
+from floorkit.dispatch import call_from_client, replayed_messages
+from floorkit.exceptions import FloorkitError
+from floorkit.history import current_seq, wait
+from floorkit.request import WINDOW_HEADER, SignalRequest
+from floorkit.targets import addresses_of
+
+logger = logging.getLogger("floorkit.views")
+
+STATUS = {
+    "bad_request": 400,
+    "invalid_arguments": 400,
+    "invalid_target": 400,
+    "login_required": 403,
+    "not_allowed": 403,
+    "foreign_window": 403,
+    "csrf_failed": 403,
+    "unknown_signal": 404,
+    "redis_unavailable": 503,
+    "handler_failed": 500,
+}
+
+
+def _error(kind: str, message: str, error_id: str | None = None) -> JsonResponse:
+    return JsonResponse(
+        {"ok": False, "kind": kind, "message": message, "error_id": error_id},
+        status=STATUS.get(kind, 400),
+    )
+
+
+class _JSONCsrf(CsrfViewMiddleware):
+    """Django's CSRF checks, answering a failure with floorkit's JSON error."""
+
+    def _reject(self, request, reason):
+        return _error("csrf_failed", f"CSRF verification failed: {reason}")
+
+
+def csrf_protect_json(view):
+    """Like ``csrf_protect``, with a JSON 403 instead of Django's HTML page."""
+    checker = _JSONCsrf(lambda request: None)
+
+    @csrf_exempt
+    def wrapped(request, *args, **kwargs):
+        checker.process_request(request)
+        rejected = checker.process_view(request, view, args, kwargs)
+        return rejected or view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+def _json(data: dict) -> JsonResponse:
+    return JsonResponse(data, encoder=DjangoJSONEncoder)
+
+
+def _window_request(request) -> SignalRequest | JsonResponse:
+    """The caller, with a window its session owns; an error response otherwise."""
+    signal_request = SignalRequest.from_request(request)
+    if request.META.get(WINDOW_HEADER) and signal_request.window is None:
+        return _error("foreign_window", "this window was not issued to your session")
+    if not signal_request.is_authenticated and not conf.get("ALLOW_ANONYMOUS"):
+        return _error("login_required", "log in to receive messages")
+    return signal_request
+
+
+@require_POST
+@csrf_protect_json
+def window(request) -> JsonResponse:
+    """Issue a window to this session: ``{"window", "token", "seq"}``."""
+    if not request.user.is_authenticated and not conf.get("ALLOW_ANONYMOUS"):
+        return _error("login_required", "log in to receive messages")
+    if request.session.session_key is None:
+        request.session.save()
+    signal_request = SignalRequest.from_request(request)
+    window_id, token = identity.new_window(signal_request.session)
+    return _json({"window": window_id, "token": token, "seq": current_seq()})
+
+
+@require_POST
+@csrf_protect_json
+def call(request) -> JsonResponse:
+    """
+    Call a signal with a JSON body ``{"signal", "kwargs", "to"}``; answer
+    ``{"ok": true, "results", "jobs", "trace", "messages"}`` where
+    ``messages`` are the ``{"signal", "options"}`` the handlers returned for the
+    calling window, in order.
+    """
+    signal_request = _window_request(request)
+    if isinstance(signal_request, JsonResponse):
+        return signal_request
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _error("bad_request", f"malformed JSON: {exc}")
+    if not isinstance(body, dict) or not isinstance(body.get("signal"), str):
+        return _error("bad_request", 'the body must be {"signal": NAME, "kwargs": {...}}')
+    signal = body["signal"]
+    request_for_call = signal_request.new_call()
+    try:
+        result = call_from_client(signal, request_for_call, body.get("kwargs", {}), body.get("to"))
+        return _json(
+            {
+                "ok": True,
+                "results": result.results,
+                "jobs": result.jobs,
+                "trace": request_for_call.trace_id,
+                "messages": [
+                    {"signal": m["signal"], "options": m["kwargs"]}
+                    for m in replayed_messages(result.results)
+                ],
+            }
+        )
+    except FloorkitError as exc:
+        return _error(exc.kind, str(exc))
+    except Exception as exc:
+        error_id = uuid.uuid4().hex[:12]
+        logger.exception("floorkit error %s: %s failed over HTTP: %s", error_id, signal, exc)
+        return _error("handler_failed", f"{signal} failed (error {error_id})", error_id)
+
+
+@require_GET
+def poll(request) -> JsonResponse:
+    """
+    The window's messages after ``?after=SEQ``, in order:
+    ``{"messages": [...], "last": SEQ, "lost": bool}``. Under gevent
+    (``runwebsocket --http``) the request is held up to ``LONG_POLL`` seconds
+    until a message comes.
+    """
+    signal_request = _window_request(request)
+    if isinstance(signal_request, JsonResponse):
+        return signal_request
+    if signal_request.window is None:
+        return _error("bad_request", "polling needs the X-Floorkit-Window header")
+    try:
+        after = int(request.GET["after"])
+    except (KeyError, ValueError):
+        return _error("bad_request", "?after=SEQ (an integer) is required")
+    timeout = conf.get("LONG_POLL") if _cooperative() else 0
+    try:
+        found = wait(addresses_of(signal_request), after, timeout)
+    except FloorkitError as exc:
+        return _error(exc.kind, str(exc))
+    return _json(
+        {
+            "messages": [json.loads(payload) for payload in found.payloads],
+            "last": found.last,
+            "lost": found.lost,
+        }
+    )
+
+
+def _cooperative() -> bool:
+    """Whether blocking here blocks only this request (gevent), not a worker thread."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+    return monkey.is_module_patched("socket")
