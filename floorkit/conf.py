@@ -33,6 +33,10 @@ Key                        Meaning (default)
                            raising ``RedisUnavailable`` (``False``).
 ``ALLOW_ANONYMOUS``        Whether anonymous visitors may open a window (websocket or
                            HTTP polling) to receive messages (``True``).
+``TRACE``                  Record trace events of every hop (``True``); see
+                           ``manage.py tracesignal``.
+``TRACE_MAXLEN``           Trace batches kept in Redis, approximately; a batch holds
+                           a process's events of 100 ms (``20000``).
 ``MESSAGE_LOG``            Log every message per address so that reconnecting tabs and
                            HTTP polling miss nothing (``True``).
 ``LOG_MAXLEN``             Messages kept per address log, approximately (``1000``).
@@ -65,6 +69,8 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT": 50,
     "HEARTBEAT": 20,
     "ALLOW_ANONYMOUS": True,
+    "TRACE": True,
+    "TRACE_MAXLEN": 20000,
     "MESSAGE_LOG": True,
     "LOG_MAXLEN": 1000,
     "LOG_RETENTION": 300,

@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from floorkit import jobs, messages, targets
-from floorkit.exceptions import LoginRequired, NotAllowed
+from floorkit import jobs, messages, targets, tracing
+from floorkit.exceptions import FloorkitError, LoginRequired, NotAllowed
 from floorkit.registry import Handler, registry
 from floorkit.request import SignalRequest
 
@@ -63,29 +65,126 @@ def prepare(
     return bound
 
 
+REFUSALS = frozenset(
+    {"unknown_signal", "not_allowed", "login_required", "invalid_arguments", "invalid_target"}
+)
+
+
 def execute(
     signal: str,
     request: SignalRequest,
     bound: list[tuple[Handler, dict[str, Any]]],
     message: tuple[str, bytes] | None,
     addresses: list[str],
+    publish_hop: str | None = None,
 ) -> CallResult:
     """
     Run the inline handlers in order, enqueue the delayed ones, then publish
     the message to ``addresses``. A handler's exception propagates and stops
-    the call: later handlers do not run, nothing is published.
+    the call: later handlers do not run, nothing is published. ``request`` is
+    the call's hop (its ``parent`` is the call's hop id).
     """
     result = CallResult(signal, request.trace_id, addresses=addresses)
+    trace, call_hop = request.trace_id, request.parent
     for handler, arguments in bound:
+        hop = tracing.new_hop()
         if handler.delayed:
-            job_id = jobs.enqueue_handler(handler, request, arguments)
+            job_id = jobs.enqueue_handler(handler, request.child(hop), arguments)
             result.outcomes.append(Outcome(handler.path, True, job_id=job_id))
-        else:
-            value = handler.fn(request, **arguments)
-            result.outcomes.append(Outcome(handler.path, False, result=value))
+            tracing.emit(
+                "job.enqueued", trace, hop, call_hop, signal, handler=handler.path, job=job_id
+            )
+            continue
+        started = time.time()
+        token = tracing.current_trace.set(trace)
+        outcome = "error"
+        try:
+            value = handler.fn(request.child(hop), **arguments)
+            outcome = "ok"
+        finally:
+            tracing.current_trace.reset(token)
+            tracing.emit(
+                "handler",
+                trace,
+                hop,
+                call_hop,
+                signal,
+                ts=started,
+                dur=time.time() - started,
+                outcome=outcome,
+                handler=handler.path,
+            )
+        result.outcomes.append(Outcome(handler.path, False, result=value))
     if message is not None:
         result.message_id, payload = message
         result.seq = messages.publish(payload, addresses, f"publishing {signal}")
+        tracing.emit(
+            "message.published",
+            trace,
+            publish_hop,
+            call_hop,
+            signal,
+            seq=result.seq,
+            addresses=addresses,
+        )
+    return result
+
+
+def checked_execute(
+    signal: str,
+    request: SignalRequest,
+    kwargs: dict[str, Any],
+    handlers: list[Handler],
+    addresses: list[str],
+) -> CallResult:
+    """Check the arguments and encode the message before anything runs, then ``execute``."""
+    bound = prepare(signal, request, kwargs, handlers)
+    publish_hop = tracing.new_hop() if addresses else None
+    message = messages.prepare(signal, kwargs, request, publish_hop) if addresses else None
+    return execute(signal, request, bound, message, addresses, publish_hop)
+
+
+def traced_call(signal: str, request: SignalRequest, run: Callable[[SignalRequest], CallResult]):
+    """
+    Run ``run(hop_request)`` as one traced call of ``signal``: a ``call`` event
+    records its duration and outcome (``refused`` with the reason, ``error``),
+    and ``hop_request`` makes everything it causes a child of this call.
+    """
+    hop = tracing.new_hop()
+    started = time.time()
+    try:
+        result = run(request.child(hop))
+    except FloorkitError as exc:
+        outcome = "refused" if exc.kind in REFUSALS else "error"
+        tracing.emit(
+            "call",
+            request.trace_id,
+            hop,
+            request.parent,
+            signal,
+            ts=started,
+            dur=time.time() - started,
+            outcome=outcome,
+            reason=exc.kind,
+            error=str(exc),
+        )
+        raise
+    except Exception as exc:
+        tracing.emit(
+            "call",
+            request.trace_id,
+            hop,
+            request.parent,
+            signal,
+            ts=started,
+            dur=time.time() - started,
+            outcome="error",
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        raise
+    tracing.emit(
+        "call", request.trace_id, hop, request.parent, signal, ts=started, dur=time.time() - started
+    )
     return result
 
 
@@ -106,11 +205,13 @@ def call(signal: str, request: Any = None, to: Any = None, **kwargs: Any) -> Cal
     silently. Return a ``CallResult``.
     """
     signal_request = SignalRequest.coerce(request)
-    info = registry.get(signal)
-    addresses = targets.resolve(to, signal_request)
-    bound = prepare(signal, signal_request, kwargs, info.handlers)
-    message = messages.prepare(signal, kwargs, signal_request) if addresses else None
-    return execute(signal, signal_request, bound, message, addresses)
+
+    def run(hop_request: SignalRequest) -> CallResult:
+        info = registry.get(signal)
+        addresses = targets.resolve(to, hop_request)
+        return checked_execute(signal, hop_request, kwargs, info.handlers, addresses)
+
+    return traced_call(signal, signal_request, run)
 
 
 def replayed_messages(results: list[Any]) -> list[dict[str, Any]]:
@@ -151,15 +252,16 @@ def call_from_client(
     """
     from floorkit.exceptions import InvalidArguments
 
-    info = registry.get(signal)
-    if not info.client_may_call():
-        raise NotAllowed(f"{signal} cannot be called from a browser")
-    if not request.is_authenticated and info.login_required():
-        raise LoginRequired(f"{signal} requires a logged-in user")
-    if not isinstance(kwargs, dict):
-        raise InvalidArguments(signal, "(call)", None, "kwargs must be a JSON object")
-    handlers = [h for h in info.handlers if h.allow_from_client]
-    addresses = targets.resolve(targets.from_client(to), request)
-    bound = prepare(signal, request, kwargs, handlers)
-    message = messages.prepare(signal, kwargs, request) if addresses else None
-    return execute(signal, request, bound, message, addresses)
+    def run(hop_request: SignalRequest) -> CallResult:
+        info = registry.get(signal)
+        if not info.client_may_call():
+            raise NotAllowed(f"{signal} cannot be called from a browser")
+        if not hop_request.is_authenticated and info.login_required():
+            raise LoginRequired(f"{signal} requires a logged-in user")
+        if not isinstance(kwargs, dict):
+            raise InvalidArguments(signal, "(call)", None, "kwargs must be a JSON object")
+        handlers = [h for h in info.handlers if h.allow_from_client]
+        addresses = targets.resolve(targets.from_client(to), hop_request)
+        return checked_execute(signal, hop_request, kwargs, handlers, addresses)
+
+    return traced_call(signal, request, run)

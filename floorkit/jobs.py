@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -23,7 +24,7 @@ from django.db import close_old_connections, transaction
 from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 
-from floorkit import conf
+from floorkit import conf, tracing
 from floorkit.connection import redis_errors
 from floorkit.exceptions import InvalidArguments
 from floorkit.registry import Handler, registry
@@ -108,11 +109,35 @@ def run_handler(signal: str, path: str, request: dict[str, Any], kwargs: dict[st
     JSON-serializable, else ``None``.
     """
     close_old_connections()
+    caller = SignalRequest.from_dict(request)
+    hop = tracing.new_hop()
+    started = time.time()
+    tracing.emit("job.started", caller.trace_id, hop, caller.parent, signal, handler=path)
+    token = tracing.current_trace.set(caller.trace_id)
+    outcome, error = "error", None
     try:
         handler = registry.find_handler(signal, path)
         bound = handler.bind(kwargs)
-        result = handler.fn(SignalRequest.from_dict(request), **bound)
+        result = handler.fn(caller.child(hop), **bound)
+        outcome = "ok"
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
     finally:
+        tracing.current_trace.reset(token)
+        tracing.emit(
+            "job.finished",
+            caller.trace_id,
+            tracing.new_hop(),
+            hop,
+            signal,
+            ts=started,
+            dur=time.time() - started,
+            outcome=outcome,
+            error=error,
+            handler=path,
+        )
+        tracing.flush()
         close_old_connections()
     try:
         json.dumps(result)

@@ -10,7 +10,8 @@ The payload is a UTF-8 JSON object, which is also exactly the websocket
 frame a browser receives::
 
     {"type": "signal", "seq": 42, "id": "<message id>",
-     "signal": "demo.chat.show", "kwargs": {...}, "trace": "<trace id>"}
+     "signal": "demo.chat.show", "kwargs": {...}, "trace": "<trace id>",
+     "hop": "<hop id of the publication, for tracing>"}
 
 ``seq`` numbers every message of the project (one Redis counter,
 ``<KEY_PREFIX>:seq``); the addresses of one call share it, so a tab reached
@@ -34,6 +35,7 @@ strings) are encoded by ``DjangoJSONEncoder``.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -52,7 +54,13 @@ def channel(address: str) -> str:
     return key("ch", address)
 
 
-def encode(signal: str, kwargs: dict[str, Any], request: SignalRequest, message_id: str) -> bytes:
+def encode(
+    signal: str,
+    kwargs: dict[str, Any],
+    request: SignalRequest,
+    message_id: str,
+    hop: str | None = None,
+) -> bytes:
     """Encode the message once; the same bytes go to every address and socket."""
     return _encoder.encode(
         {
@@ -61,8 +69,18 @@ def encode(signal: str, kwargs: dict[str, Any], request: SignalRequest, message_
             "signal": signal,
             "kwargs": kwargs,
             "trace": request.trace_id,
+            "hop": hop,
         }
     ).encode()
+
+
+_TAIL = re.compile(rb'"trace":"([0-9a-f]+)","hop":"([0-9a-f]+)"\}$')
+
+
+def trace_of(payload: bytes) -> tuple[str, str] | None:
+    """The ``(trace, hop)`` of an encoded message, read from its end without parsing it."""
+    match = _TAIL.search(payload, max(0, len(payload) - 64))
+    return (match[1].decode(), match[2].decode()) if match else None
 
 
 _SEQ_AT = len(b'{"type":"signal","seq":')
@@ -130,14 +148,16 @@ def seq_key() -> str:
     return key("seq")
 
 
-def prepare(signal: str, kwargs: dict[str, Any], request: SignalRequest) -> tuple[str, bytes]:
+def prepare(
+    signal: str, kwargs: dict[str, Any], request: SignalRequest, hop: str | None = None
+) -> tuple[str, bytes]:
     """
     Encode a message before anything runs; return ``(message_id, payload)``.
     Raise ``InvalidArguments`` for values JSON cannot carry.
     """
     message_id = uuid.uuid4().hex
     try:
-        return message_id, encode(signal, kwargs, request, message_id)
+        return message_id, encode(signal, kwargs, request, message_id, hop)
     except (TypeError, ValueError) as exc:
         raise InvalidArguments(
             signal, "(browsers)", None, f"arguments sent to browsers must be JSON values: {exc}"

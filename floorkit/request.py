@@ -115,6 +115,15 @@ class SignalRequest:
             copy._user = self._user
         return copy
 
+    def child(self, hop: str) -> SignalRequest:
+        """The same caller and trace, one hop further: ``hop`` becomes the parent."""
+        copy = SignalRequest(
+            self.user_id, self.username, self.session, self.window, self.trace_id, hop
+        )
+        if "_user" in self.__dict__:
+            copy._user = self._user
+        return copy
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serializable dict; ``from_dict`` rebuilds the request."""
         return {

@@ -22,6 +22,9 @@ from rq.serializers import JSONSerializer
 
 class _JSONWorkerMixin:
     def __init__(self, *args, **kwargs):
+        from floorkit import tracing
+
+        tracing.set_role("worker")
         kwargs["serializer"] = JSONSerializer
         super().__init__(*args, **kwargs)
 

@@ -26,17 +26,19 @@ def test_delayed_handler_runs_in_a_worker_with_the_callers_request(
     raw = redis_client.hget(f"rq:job:{job.id}", "data")
     func, _, args, kwargs = json.loads(zlib.decompress(raw))  # RQ zlib-compresses: JSON inside
     assert func == "floorkit.jobs.run_handler"
-    assert args == [
+    signal, handler, job_request, job_kwargs = args
+    assert (signal, handler, job_kwargs) == (
         "tests.delayed",
         "tests.testapp.signals.delayed",
-        request.to_dict(),
         {"value": 5, "label": "x"},
-    ]
+    )
+    assert {**job_request, "parent": None} == request.to_dict()  # the caller, one hop further
+    assert job_request["parent"]
 
     run_worker("default")
     (done,) = reports(redis_client, "delayed")
     assert done["value"] == 5 and done["label"] == "x"  # converted before enqueueing
-    assert done["request"] == request.to_dict()
+    assert {**done["request"], "parent": None} == request.to_dict()
     assert job.get_status(refresh=True) == "finished"
     assert job.return_value() == {"value": 5}
 

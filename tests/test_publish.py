@@ -68,7 +68,9 @@ def test_each_target_publishes_the_documented_message(subscriber, alice_request,
             "kwargs": {"text": "hi", "n": 3},
             "id": result.message_id,
             "trace": alice_request.trace_id,
+            "hop": payload["hop"],  # the publication's hop, for tracing
         }
+        assert len(payload["hop"]) == 12
     assert result.addresses == [c.removeprefix("floorkit:ch:") for c in channels]
 
 

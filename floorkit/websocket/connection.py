@@ -20,7 +20,7 @@ import gevent
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections as db_connections
 
-from floorkit import conf, identity
+from floorkit import conf, identity, tracing
 from floorkit.dispatch import call_from_client, replayed_messages
 from floorkit.exceptions import FloorkitError
 from floorkit.request import SignalRequest
@@ -270,6 +270,17 @@ class Connection:
             return
         if not self.take_token():
             self.error(call_id, "rate_limited", "too many calls; slow down")
+            request = self.request.new_call()
+            tracing.emit(
+                "call",
+                request.trace_id,
+                tracing.new_hop(),
+                None,
+                signal,
+                outcome="refused",
+                reason="rate_limited",
+                window=request.window,
+            )
             return
         gevent.spawn(self.run_call, call_id, signal, kwargs, data.get("to"))
 

@@ -18,9 +18,9 @@ from collections.abc import Iterable
 import gevent
 import redis
 
-from floorkit import conf
+from floorkit import conf, tracing
 from floorkit.connection import get_redis, key
-from floorkit.messages import message_seq
+from floorkit.messages import message_seq, trace_of
 from floorkit.websocket.frames import text_frame
 
 logger = logging.getLogger("floorkit.websocket")
@@ -34,6 +34,7 @@ class Router:
         self.pattern = key("ch", "*")
         self.prefix = key("ch", "").encode()
         self.ready = gevent.event.Event()
+        self.tracing = conf.get("TRACE")
         self._greenlet: gevent.Greenlet | None = None
 
     def channel(self, address: str) -> bytes:
@@ -60,8 +61,25 @@ class Router:
         frame = text_frame(payload)
         seq = message_seq(payload)
         count = 0
+        delivered = []
         for connection in tuple(connections):
-            count += connection.deliver(frame, seq)
+            if connection.deliver(frame, seq):
+                count += 1
+                if len(delivered) < 20:
+                    delivered.append(connection.request.window)
+        if count and self.tracing:
+            origin = trace_of(payload)
+            if origin is not None:
+                tracing.emit(
+                    "message.delivered",
+                    origin[0],
+                    tracing.new_hop(),
+                    origin[1],
+                    None,
+                    seq=seq,
+                    sockets=count,
+                    windows=delivered,
+                )
         return count
 
     def start(self) -> None:

@@ -25,6 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("--kwargs", default="{}", help="Keyword arguments as a JSON object.")
 
     def handle(self, *args, **options):
+        from floorkit import tracing
+
+        tracing.set_role("shell")
         try:
             kwargs = json.loads(options["kwargs"])
         except json.JSONDecodeError as exc:

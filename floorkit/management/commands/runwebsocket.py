@@ -32,7 +32,9 @@ class Command(BaseCommand):
         if not _patched():
             os.execv(sys.executable, [sys.executable, "-m", "floorkit.websocket.run", *sys.argv])
         host, port = self.parse_addrport(options["addrport"])
-        from floorkit import conf
+        from floorkit import conf, tracing
+
+        tracing.set_role("websocket")
         from floorkit.websocket.server import WebsocketServer
 
         http_app = None

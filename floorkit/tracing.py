@@ -1,0 +1,172 @@
+"""
+Trace events: where a call went, across browser, web process, worker and back.
+
+Every hop of a call records a small event::
+
+    {"trace": "<trace id>", "hop": "<this hop>", "parent": "<causing hop or null>",
+     "event": "call", "signal": "demo.chat.message", "ts": 1763712345.123,
+     "dur": 0.0012, "outcome": "ok" | "error" | "refused", "reason": "...",
+     "host": "web-1", "pid": 1234, "role": "web" | "websocket" | "worker" | "shell", ...}
+
+Events:
+
+* ``call``: a call received (``call()``, or a browser's call, refused ones
+  included), with its duration and outcome;
+* ``handler``: an inline handler, started at ``ts`` and finished ``dur`` later;
+* ``job.enqueued``, ``job.started`` and ``job.finished``: a delayed handler or
+  an ``AsyncSignal`` on RQ;
+* ``message.published``: a message to browsers, with its sequence number and
+  addresses;
+* ``message.delivered``: per websocket process, how many sockets it reached,
+  and which windows.
+
+Recording is cheap enough to stay on: ``emit()`` appends a tuple to an
+in-process buffer; a background thread (a greenlet under gevent) writes the
+buffer as one entry of the capped Redis stream ``<KEY_PREFIX>:trace`` (field
+``b``: a JSON batch ``{"host", "pid", "role", "events": [...]}``) every 100 ms,
+and at exit. ``FLOORKIT["TRACE"] = False``
+turns it off entirely: nothing is buffered or written.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextvars
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from floorkit import conf
+from floorkit.connection import get_redis, key
+
+logger = logging.getLogger("floorkit.tracing")
+
+_role = "web"
+_host = socket.gethostname()
+_buffer: list[dict[str, Any]] = []
+_lock = threading.Lock()
+_flusher: threading.Thread | None = None
+FLUSH_EVERY = 0.1
+
+current_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "floorkit_trace", default=None
+)
+
+
+def set_role(role: str) -> None:
+    """Name what this process is in traces: web, websocket, worker or shell."""
+    global _role
+    _role = role
+
+
+def new_hop() -> str:
+    """A new hop id (12 hex digits)."""
+    return os.urandom(6).hex()
+
+
+def stream_key() -> str:
+    return key("trace")
+
+
+def emit(
+    event: str, trace: str, hop: str, parent: str | None, signal: str | None, **fields: Any
+) -> None:
+    """
+    Record one event (buffered; written within ``FLUSH_EVERY`` seconds).
+    ``fields`` (``ts``, ``dur``, ``outcome``, ...) must be JSON-serializable.
+    Does nothing when tracing is off.
+    """
+    if not conf.get("TRACE"):
+        return
+    fields.setdefault("ts", time.time())
+    _buffer.append((event, trace, hop, parent, signal, fields))
+    if _flusher is None:
+        _start_flusher()
+
+
+def _start_flusher() -> None:
+    global _flusher
+    with _lock:
+        if _flusher is None:
+            _flusher = threading.Thread(target=_flush_loop, name="floorkit-trace", daemon=True)
+            _flusher.start()
+            os.register_at_fork(after_in_child=_forget_flusher)
+
+
+def _forget_flusher() -> None:
+    global _flusher
+    _flusher = None
+    _buffer.clear()
+
+
+def _flush_loop() -> None:
+    while True:
+        time.sleep(FLUSH_EVERY)
+        flush()
+
+
+def flush() -> int:
+    """Write the buffered events now, in one round trip; return how many. Never raises."""
+    if not _buffer:
+        return 0
+    with _lock:
+        events = _buffer[:]
+        del _buffer[: len(events)]
+    batch = {
+        "host": _host,
+        "pid": os.getpid(),
+        "role": _role,
+        "events": [
+            {"event": e, "trace": t, "hop": h, "parent": p, "signal": s, **f}
+            for e, t, h, p, s, f in events
+        ],
+    }
+    try:
+        get_redis().xadd(
+            stream_key(),
+            {"b": json.dumps(batch, default=str)},
+            maxlen=conf.get("TRACE_MAXLEN"),
+            approximate=True,
+        )
+    except Exception as exc:  # tracing must never break the traced code
+        logger.warning("could not write %d trace events: %s", len(events), exc)
+        return 0
+    return len(events)
+
+
+atexit.register(flush)
+
+
+class TraceIdFilter(logging.Filter):
+    """
+    Adds ``record.trace_id`` (the trace of the call being handled, or ``"-"``)
+    to every log record, so that a format such as
+    ``"%(asctime)s [%(trace_id)s] %(message)s"`` correlates your logs with
+    ``manage.py tracesignal --trace ID``.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "trace_id"):
+            record.trace_id = current_trace.get() or "-"
+        return True
+
+
+def expand(entry_id: bytes, fields: dict) -> list[dict[str, Any]]:
+    """The events of one stream entry, each with its process and the entry's id."""
+    batch = json.loads(fields[b"b"])
+    process = {"host": batch["host"], "pid": batch["pid"], "role": batch["role"]}
+    return [{**event, **process, "entry": entry_id.decode()} for event in batch["events"]]
+
+
+def read(batches: int | None = None) -> list[dict[str, Any]]:
+    """The events of the most recent ``batches`` entries (all by default), oldest first."""
+    client = get_redis()
+    if batches is None:
+        entries = client.xrange(stream_key())
+    else:
+        entries = list(reversed(client.xrevrange(stream_key(), count=batches)))
+    return [event for entry_id, fields in entries for event in expand(entry_id, fields)]
