@@ -117,6 +117,7 @@ def execute(
         result.outcomes.append(Outcome(handler.path, False, result=value))
     if message is not None:
         result.message_id, payload = message
+        published_at = time.time()
         result.seq = messages.publish(payload, addresses, f"publishing {signal}")
         tracing.emit(
             "message.published",
@@ -124,6 +125,7 @@ def execute(
             publish_hop,
             call_hop,
             signal,
+            ts=published_at,
             seq=result.seq,
             addresses=addresses,
         )

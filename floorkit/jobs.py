@@ -112,7 +112,9 @@ def run_handler(signal: str, path: str, request: dict[str, Any], kwargs: dict[st
     caller = SignalRequest.from_dict(request)
     hop = tracing.new_hop()
     started = time.time()
-    tracing.emit("job.started", caller.trace_id, hop, caller.parent, signal, handler=path)
+    tracing.emit(
+        "job.started", caller.trace_id, hop, caller.parent, signal, ts=started, handler=path
+    )
     token = tracing.current_trace.set(caller.trace_id)
     outcome, error = "error", None
     try:

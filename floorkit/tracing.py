@@ -83,6 +83,7 @@ def emit(
     if not conf.get("TRACE"):
         return
     fields.setdefault("ts", time.time())
+    fields.setdefault("outcome", "ok")
     _buffer.append((event, trace, hop, parent, signal, fields))
     if _flusher is None:
         _start_flusher()

@@ -127,3 +127,12 @@ def on_pinged(sender, signal, **kwargs):
 
 
 pinged.connect(on_pinged)
+
+
+@connect(path="tests.trace_chain")
+def trace_chain(request, text: str = "traced"):
+    """Inline → delayed (tests.push_from_worker) → a message back to the calling window."""
+    import logging
+
+    logging.getLogger("tests.trace").warning("chaining %s", text)
+    return call("tests.push_from_worker", request, text=text).jobs

@@ -24,8 +24,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print JSON.")
+        parser.add_argument(
+            "--stats",
+            action="store_true",
+            help="Calls, errors and p50/p99 duration by hop, per signal, over the retained trace events.",
+        )
 
     def handle(self, *args, **options):
+        if options["stats"]:
+            self.show_stats(options["json"])
+            return
         signals = describe_signals()
         async_signals = describe_async_signals()
         if options["json"]:
@@ -62,3 +70,21 @@ class Command(BaseCommand):
                 if receiver["is_async"]:
                     flags.append("async def")
                 self.stdout.write(f"  {receiver['receiver']}  [{', '.join(flags)}]")
+
+    def show_stats(self, as_json: bool) -> None:
+        from floorkit import trace_report, tracing
+
+        table = trace_report.stats(tracing.read())
+        if as_json:
+            self.stdout.write(json.dumps(table, indent=2))
+            return
+        if not table:
+            self.stdout.write("No trace events retained (is FLOORKIT['TRACE'] on?).")
+            return
+        self.stdout.write(f"{'signal':40} {'calls':>6} {'errors':>6}  hop: count p50/p99 ms")
+        for signal, row in table.items():
+            hops = "  ".join(
+                f"{kind}: {h['count']} {h['p50_ms']:.1f}/{h['p99_ms']:.1f}"
+                for kind, h in sorted(row["hops"].items())
+            )
+            self.stdout.write(f"{signal:40} {row['calls']:>6} {row['errors']:>6}  {hops}")
