@@ -29,6 +29,7 @@ import json
 import logging
 import sys
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable
@@ -41,10 +42,11 @@ from django.db import close_old_connections, transaction
 from django.dispatch import Signal
 from django.dispatch.dispatcher import _make_id
 
-from floorkit import conf, mappings
+from floorkit import conf, mappings, tracing
 from floorkit.connection import redis_errors
 from floorkit.exceptions import RedisUnavailable, UnknownSignal
 from floorkit.registry import check_name
+from floorkit.request import new_trace_id
 
 __all__ = [
     "AsyncSignal",
@@ -434,13 +436,28 @@ class AsyncSignal(Signal):
         encoded_sender = mappings.encode(sender, "sender")
         encoded = {key: mappings.encode(value, key) for key, value in named.items()}
         job_id = uuid.uuid4().hex
+        # the send is a hop of the current call's trace, or the first hop of a new one
+        trace = {
+            "trace": tracing.current_trace.get() or new_trace_id(),
+            "parent": tracing.new_hop(),
+        }
 
         def push() -> None:
+            enqueued_at = time.time()
             try:
                 if mode == "eager":
-                    self._run_eager(job_id, encoded_sender, encoded, robust)
+                    self._run_eager(job_id, encoded_sender, encoded, robust, trace)
                 else:
-                    self._enqueue(job_id, encoded_sender, encoded)
+                    self._enqueue(job_id, encoded_sender, encoded, trace)
+                tracing.emit(
+                    "job.enqueued",
+                    trace["trace"],
+                    trace["parent"],
+                    None,
+                    name,
+                    ts=enqueued_at,
+                    job=job_id,
+                )
             except RedisUnavailable as exc:
                 if not conf.get("ASYNC_FALLBACK_SYNC"):
                     raise
@@ -471,7 +488,9 @@ class AsyncSignal(Signal):
             return await send(self, sender, **named)
         return await sync_to_async(self._dispatch)(sender, named, run_mode, on_commit, robust)
 
-    def _create_job(self, queue: Any, job_id: str, sender: Any, named: dict[str, Any]) -> Any:
+    def _create_job(
+        self, queue: Any, job_id: str, sender: Any, named: dict[str, Any], trace: dict | None
+    ) -> Any:
         from rq import Retry
 
         retry = self.retry if self.retry is not None else conf.get("RETRY")
@@ -479,7 +498,7 @@ class AsyncSignal(Signal):
             retry = Retry(max=retry) if retry else None
         return queue.create_job(
             JOB_FUNCTION,
-            args=(self._name, sender, named),
+            args=(self._name, sender, named, trace),
             job_id=job_id,
             description=f"floorkit async signal {self._name}",
             retry=retry,
@@ -490,9 +509,9 @@ class AsyncSignal(Signal):
 
         return get_queue(self.queue or conf.get("DEFAULT_QUEUE"))
 
-    def _enqueue(self, job_id: str, sender: Any, named: dict[str, Any]) -> None:
+    def _enqueue(self, job_id: str, sender: Any, named: dict[str, Any], trace: dict) -> None:
         queue = self._queue()
-        job = self._create_job(queue, job_id, sender, named)
+        job = self._create_job(queue, job_id, sender, named, trace)
         # RQ's enqueue takes one round trip per step; handing it a pipeline
         # turns the whole enqueue (SADD queues, HSET job, RPUSH) into one MULTI/EXEC.
         with redis_errors(f"enqueueing async signal {self._name}"):
@@ -500,7 +519,9 @@ class AsyncSignal(Signal):
                 queue.enqueue_job(job, pipeline=pipe)
                 pipe.execute()
 
-    def _run_eager(self, job_id: str, sender: Any, named: dict[str, Any], robust: bool) -> None:
+    def _run_eager(
+        self, job_id: str, sender: Any, named: dict[str, Any], robust: bool, trace: dict
+    ) -> None:
         from rq import Queue
 
         queue = self._queue()
@@ -512,7 +533,7 @@ class AsyncSignal(Signal):
             is_async=False,
             default_timeout=conf.get("JOB_TIMEOUT"),
         )
-        job = self._create_job(eager, job_id, sender, named)
+        job = self._create_job(eager, job_id, sender, named, trace)
         errors: list[BaseException] = []
         token = _eager_errors.set(errors)
         try:
@@ -648,7 +669,9 @@ class SendOptions:
 # -- the job -----------------------------------------------------------------------------
 
 
-def deliver(name: str, sender: Any, named: dict[str, Any]) -> dict[str, Any]:
+def deliver(
+    name: str, sender: Any, named: dict[str, Any], trace: dict | None = None
+) -> dict[str, Any]:
     """
     The RQ job function of an async signal send: rebuild the arguments and
     call every receiver of signal ``name`` connected for the sender.
@@ -665,14 +688,35 @@ def deliver(name: str, sender: Any, named: dict[str, Any]) -> dict[str, Any]:
     eager = _eager_errors.get()
     if eager is None:
         close_old_connections()
+    trace = trace or {"trace": new_trace_id(), "parent": None}
+    hop, started = tracing.new_hop(), time.time()
+    tracing.emit("job.started", trace["trace"], hop, trace["parent"], name, ts=started)
+    token = tracing.current_trace.set(trace["trace"])
+    outcome, error = "error", None
     try:
-        return _deliver(name, sender, named)
+        result = _deliver(name, sender, named)
+        outcome = "ok"
+        return result
     except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
         if eager is not None:
             eager.append(exc)
         raise
     finally:
+        tracing.current_trace.reset(token)
+        tracing.emit(
+            "job.finished",
+            trace["trace"],
+            tracing.new_hop(),
+            hop,
+            name,
+            ts=started,
+            dur=time.time() - started,
+            outcome=outcome,
+            error=error,
+        )
         if eager is None:
+            tracing.flush()
             close_old_connections()
 
 

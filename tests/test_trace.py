@@ -196,3 +196,17 @@ def test_log_records_carry_the_trace_id(caplog, redis_client, transactional_db):
     assert record.trace_id == result.trace_id
     assert handler is not None
     assert trace_report.stats([]) == {}
+
+
+def test_async_signal_sends_join_the_current_trace(redis_client, transactional_db):
+    from tests.testapp import async_signals
+
+    token = tracing.current_trace.set("feedfacecafebeef")  # as inside a traced handler
+    try:
+        async_signals.everything.options(run_mode="eager").send(sender=None, value=1)
+    finally:
+        tracing.current_trace.reset(token)
+    events = events_of("feedfacecafebeef", 3)
+    assert [e["event"] for e in events] == ["job.enqueued", "job.started", "job.finished"]
+    assert events[0]["signal"] == async_signals.everything.name
+    assert events[1]["parent"] == events[0]["hop"] and events[2]["outcome"] == "ok"
