@@ -2,8 +2,9 @@
 ``manage.py rundemo [ADDR:PORT]``: everything the demo needs, in one command.
 
 Starts Redis (the configured one, the local default, or an embedded server),
-migrates, creates the demo users, then runs one RQ worker and the site, and
-prints the URL. Ctrl-C stops every process it started.
+migrates, creates the demo users, then runs one RQ worker and
+``runwebsocket --http`` (the site and its websocket in one process), and
+prints the URL. Ctrl-C stops every process it started, Redis included.
 """
 
 import os
@@ -22,14 +23,21 @@ DEMO_USERS = [("alice", "alice-password"), ("bob", "bob-password")]
 
 class Command(BaseCommand):
     help = "Run the floorkit demo: Redis, a worker and the site."
+    requires_system_checks = []  # checked once Redis is up (it may be the embedded one)
 
     def add_arguments(self, parser):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
 
     def handle(self, *args, **options):
         url, server = ensure_redis()
-        os.environ["FLOORKIT_REDIS_URL"] = url
+        os.environ["FLOORKIT_REDIS_URL"] = url  # for the worker and the site
+        from django.conf import settings
+
+        settings.FLOORKIT["REDIS_URL"] = url
+        for queue in settings.RQ_QUEUES.values():
+            queue["URL"] = url
         self.stdout.write(f"Redis: {url}" + (" (embedded)" if server else ""))
+        self.check(display_num_errors=False)
         call_command("migrate", verbosity=0, interactive=False)
         from django.contrib.auth import get_user_model
 
@@ -42,7 +50,7 @@ class Command(BaseCommand):
         children = [
             subprocess.Popen([*manage, "rqworker", "default", "slow"], start_new_session=True),
             subprocess.Popen(
-                self.site_command(manage, options["addrport"]), start_new_session=True
+                [*manage, "runwebsocket", options["addrport"], "--http"], start_new_session=True
             ),
         ]
         host = options["addrport"]
@@ -74,13 +82,3 @@ class Command(BaseCommand):
             if server:
                 server.stop()
         self.stdout.write("demo stopped")
-
-    def site_command(self, manage, addrport):
-        from pathlib import Path
-
-        runwebsocket = (
-            Path(__file__).resolve().parents[3] / "floorkit/management/commands/runwebsocket.py"
-        )
-        if runwebsocket.exists():
-            return [*manage, "runwebsocket", addrport, "--http"]
-        return [*manage, "runserver", "--noreload", addrport]
