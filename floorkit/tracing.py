@@ -134,9 +134,25 @@ def flush() -> int:
             approximate=True,
         )
     except Exception as exc:  # tracing must never break the traced code
-        logger.warning("could not write %d trace events: %s", len(events), exc)
+        _dropped(len(events), exc)
         return 0
     return len(events)
+
+
+_drops = {"events": 0, "warned": 0.0}
+
+
+def _dropped(count: int, exc: Exception) -> None:
+    """Count events lost to a Redis failure; warn at most once a minute."""
+    _drops["events"] += count
+    now = time.monotonic()
+    if now - _drops["warned"] >= 60:
+        logger.warning(
+            "trace events dropped: %d so far (Redis: %s); tracing goes on when Redis is back",
+            _drops["events"],
+            exc,
+        )
+        _drops["warned"] = now
 
 
 atexit.register(flush)
