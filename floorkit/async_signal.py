@@ -689,34 +689,15 @@ def deliver(
     if eager is None:
         close_old_connections()
     trace = trace or {"trace": new_trace_id(), "parent": None}
-    hop, started = tracing.new_hop(), time.time()
-    tracing.emit("job.started", trace["trace"], hop, trace["parent"], name, ts=started)
-    token = tracing.current_trace.set(trace["trace"])
-    outcome, error = "error", None
     try:
-        result = _deliver(name, sender, named)
-        outcome = "ok"
-        return result
+        with tracing.job(trace["trace"], trace["parent"], name):
+            return _deliver(name, sender, named)
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
         if eager is not None:
             eager.append(exc)
         raise
     finally:
-        tracing.current_trace.reset(token)
-        tracing.emit(
-            "job.finished",
-            trace["trace"],
-            tracing.new_hop(),
-            hop,
-            name,
-            ts=started,
-            dur=time.time() - started,
-            outcome=outcome,
-            error=error,
-        )
         if eager is None:
-            tracing.flush()
             close_old_connections()
 
 

@@ -154,24 +154,20 @@ def traced_call(signal: str, request: SignalRequest, run: Callable[[SignalReques
     """
     hop = tracing.new_hop()
     started = time.time()
+    outcome: dict[str, Any] = {}
     try:
-        result = run(request.child(hop))
+        return run(request.child(hop))
     except FloorkitError as exc:
-        outcome = "refused" if exc.kind in REFUSALS else "error"
-        tracing.emit(
-            "call",
-            request.trace_id,
-            hop,
-            request.parent,
-            signal,
-            ts=started,
-            dur=time.time() - started,
-            outcome=outcome,
-            reason=exc.kind,
-            error=str(exc),
-        )
+        outcome = {
+            "outcome": "refused" if exc.kind in REFUSALS else "error",
+            "reason": exc.kind,
+            "error": str(exc),
+        }
         raise
     except Exception as exc:
+        outcome = {"outcome": "error", "error": f"{type(exc).__name__}: {exc}"}
+        raise
+    finally:
         tracing.emit(
             "call",
             request.trace_id,
@@ -180,14 +176,8 @@ def traced_call(signal: str, request: SignalRequest, run: Callable[[SignalReques
             signal,
             ts=started,
             dur=time.time() - started,
-            outcome="error",
-            error=f"{type(exc).__name__}: {exc}",
+            **outcome,
         )
-        raise
-    tracing.emit(
-        "call", request.trace_id, hop, request.parent, signal, ts=started, dur=time.time() - started
-    )
-    return result
 
 
 def call(signal: str, request: Any = None, to: Any = None, **kwargs: Any) -> CallResult:

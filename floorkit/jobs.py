@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from typing import Any
 
@@ -110,36 +109,12 @@ def run_handler(signal: str, path: str, request: dict[str, Any], kwargs: dict[st
     """
     close_old_connections()
     caller = SignalRequest.from_dict(request)
-    hop = tracing.new_hop()
-    started = time.time()
-    tracing.emit(
-        "job.started", caller.trace_id, hop, caller.parent, signal, ts=started, handler=path
-    )
-    token = tracing.current_trace.set(caller.trace_id)
-    outcome, error = "error", None
     try:
-        handler = registry.find_handler(signal, path)
-        bound = handler.bind(kwargs)
-        result = handler.fn(caller.child(hop), **bound)
-        outcome = "ok"
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        raise
+        with tracing.job(caller.trace_id, caller.parent, signal, handler=path) as hop:
+            handler = registry.find_handler(signal, path)
+            bound = handler.bind(kwargs)
+            result = handler.fn(caller.child(hop), **bound)
     finally:
-        tracing.current_trace.reset(token)
-        tracing.emit(
-            "job.finished",
-            caller.trace_id,
-            tracing.new_hop(),
-            hop,
-            signal,
-            ts=started,
-            dur=time.time() - started,
-            outcome=outcome,
-            error=error,
-            handler=path,
-        )
-        tracing.flush()
         close_old_connections()
     try:
         json.dumps(result)

@@ -31,6 +31,7 @@ turns it off entirely: nothing is buffered or written.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import contextvars
 import json
 import logging
@@ -38,6 +39,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from floorkit import conf
@@ -156,6 +158,42 @@ def _dropped(count: int, exc: Exception) -> None:
 
 
 atexit.register(flush)
+
+
+@contextlib.contextmanager
+def job(trace: str, parent: str | None, signal: str, **fields: Any) -> Iterator[str]:
+    """
+    Trace the run of an RQ job: ``job.started`` now, ``job.finished`` with its
+    duration and outcome (``error`` with the exception) when the block ends;
+    inside, ``current_trace`` is ``trace``. Yield the hop id that the job's own
+    calls should have as parent. Events are flushed at the end, so that they
+    are visible as soon as the job is.
+    """
+    hop, started = new_hop(), time.time()
+    emit("job.started", trace, hop, parent, signal, ts=started, **fields)
+    token = current_trace.set(trace)
+    outcome, error = "error", None
+    try:
+        yield hop
+        outcome = "ok"
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        current_trace.reset(token)
+        emit(
+            "job.finished",
+            trace,
+            new_hop(),
+            hop,
+            signal,
+            ts=started,
+            dur=time.time() - started,
+            outcome=outcome,
+            error=error,
+            **fields,
+        )
+        flush()
 
 
 class TraceIdFilter(logging.Filter):
