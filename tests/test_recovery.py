@@ -45,6 +45,14 @@ def received_numbers(tab: Tab, count: int) -> list[int]:
     return numbers
 
 
+def leave(server: Server, session_key: str) -> tuple[SignalRequest, int, str]:
+    """Open a tab, then close it: return its caller, its last seq and its window token."""
+    tab = Tab(server.url, session_key)
+    tab.close()
+    request = SignalRequest(username="alice", session=session_id(session_key), window=tab.window)
+    return request, tab.hello["seq"], tab.hello["token"]
+
+
 def disconnect_and_resume(first: Server, second: Server, alice_key: str, restart: bool = False):
     tab = Tab(first.url, alice_key)
     request = SignalRequest(
@@ -98,10 +106,7 @@ def test_missed_messages_are_replayed_by_another_server_process(alice):
 def test_live_messages_during_replay_are_neither_lost_nor_duplicated(alice):
     server = Server(subprocess_env()).start()
     try:
-        tab = Tab(server.url, alice)
-        request = SignalRequest(username="alice", session=session_id(alice), window=tab.window)
-        last, token = tab.hello["seq"], tab.hello["token"]
-        tab.close()
+        request, last, token = leave(server, alice)
         for n in range(200):
             call("tests.jsonly", request, SESSION, n=n)
         import threading
@@ -121,20 +126,13 @@ def test_gap_beyond_the_log_reports_lost_messages(alice, settings):
     settings.FLOORKIT = {**settings.FLOORKIT, "LOG_MAXLEN": 10}
     server = Server(subprocess_env()).start()
     try:
-        tab = Tab(server.url, alice)
-        request = SignalRequest(username="alice", session=session_id(alice), window=tab.window)
-        last, token = tab.hello["seq"], tab.hello["token"]
-        tab.close()
+        request, last, token = leave(server, alice)
         for n in range(300):
             call("tests.jsonly", request, WINDOW, n=n)
         resumed = Tab(server.url, alice, token=token, last=last)
         numbers = received_numbers(resumed, 300)
         assert 0 < len(numbers) < 300 and numbers == sorted(numbers)
-        recovery = (
-            resumed.recovery
-            if hasattr(resumed, "recovery")
-            else resumed.wait_for(lambda f: f["type"] == "recovery")
-        )
+        recovery = resumed.wait_for(lambda f: f["type"] == "recovery")
         assert recovery["lost"] is True
     finally:
         server.stop()
@@ -144,10 +142,7 @@ def test_gap_older_than_retention_reports_lost_messages(alice, settings):
     settings.FLOORKIT = {**settings.FLOORKIT, "LOG_RETENTION": 1}
     server = Server(subprocess_env()).start()
     try:
-        tab = Tab(server.url, alice)
-        request = SignalRequest(username="alice", session=session_id(alice), window=tab.window)
-        last, token = tab.hello["seq"], tab.hello["token"]
-        tab.close()
+        request, last, token = leave(server, alice)
         call("tests.jsonly", request, WINDOW, n=1)
         time.sleep(2.2)  # the window's log expires
         resumed = Tab(server.url, alice, token=token, last=last)
