@@ -74,6 +74,9 @@ def missed(addresses: list[str], after: int) -> Missed:
     return result
 
 
+BLOCK_SLICE = 4.0
+
+
 def wait(addresses: list[str], after: int, timeout: float) -> Missed:
     """
     Like ``missed()``, but when nothing was missed, block up to ``timeout``
@@ -89,9 +92,9 @@ def wait(addresses: list[str], after: int, timeout: float) -> Missed:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return found
+        # block in slices shorter than the client's socket timeout (5 s in redis-py)
+        block = max(1, int(min(remaining, BLOCK_SLICE) * 1000))
         with redis_errors("waiting for messages"):
-            reply = client.xread(
-                streams, count=conf.get("LOG_MAXLEN"), block=int(remaining * 1000) or 1
-            )
+            reply = client.xread(streams, count=conf.get("LOG_MAXLEN"), block=block)
         if reply:
             return missed(addresses, after)

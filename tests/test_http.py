@@ -183,3 +183,18 @@ def test_long_poll_under_runwebsocket_waits_for_the_next_message(alice):
         assert [m["kwargs"]["n"] for m in body["messages"]] == [7]
     finally:
         server.stop()
+
+
+def test_long_poll_longer_than_the_redis_socket_timeout(alice, settings):
+    """A poll held for longer than redis-py's 5 s socket timeout still answers cleanly."""
+    from floorkit import history
+
+    window = new_window(alice)
+    session = session_id(alice.session.session_key)
+    request = SignalRequest(session=session, window=window["window"])
+    sender = threading.Timer(6.0, lambda: call("tests.jsonly", request, WINDOW, n=8))
+    sender.start()
+    started = time.monotonic()
+    found = history.wait([f"window:{window['window']}"], window["seq"], timeout=8)
+    assert 5.5 < time.monotonic() - started < 8
+    assert [json.loads(p)["kwargs"]["n"] for p in found.payloads] == [8]

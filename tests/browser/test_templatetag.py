@@ -11,6 +11,14 @@ def render(source: str) -> str:
     return Template("{% load floorkit %}" + source).render(Context())
 
 
+FALLBACK = {
+    "windowUrl": "/floorkit/window/",
+    "callUrl": "/floorkit/call/",
+    "pollUrl": "/floorkit/poll/",
+    "pollInterval": 1000,
+}
+
+
 def config_of(html: str) -> dict:
     match = re.search(
         r'<script id="floorkit-config" type="application/json">(.*?)</script>', html, re.S
@@ -21,7 +29,7 @@ def config_of(html: str) -> dict:
 
 def test_floorkit_js_emits_config_then_script():
     html = render("{% floorkit_js %}")
-    assert config_of(html) == {"url": "/ws/floorkit/"}
+    assert config_of(html) == {"url": "/ws/floorkit/", **FALLBACK}
     assert html.index("floorkit-config") < html.index('<script src="/static/floorkit/floorkit.js">')
 
 
@@ -31,6 +39,7 @@ def test_settings_and_options():
     assert '</script>"' not in html  # escaped like json_script
     assert config_of(html) == {
         "url": "wss://ws.example.com/</script>",
+        **FALLBACK,
         "autoconnect": False,
         "debug": True,
     }
