@@ -1,8 +1,78 @@
+"""One view per demo page; each page's JavaScript is in its template."""
+
+from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
+
+from demo.management.commands.rundemo import DEMO_USERS
+from demo.models import Note
+
+# (url name, title) of every page, for the navigation bar of demo/base.html
+PAGES = [
+    ("index", "Chat"),
+    ("job", "Long job"),
+    ("notes", "AsyncSignal"),
+    ("resilience", "Resilience"),
+    ("trace", "Trace"),
+]
+
+
+def page(request, name, template, **context):
+    return render(
+        request,
+        template,
+        {"pages": PAGES, "current": name, "demo_users": DEMO_USERS, **context},
+    )
 
 
 @ensure_csrf_cookie
 def index(request):
-    """The chat page; the JavaScript is in the template."""
-    return render(request, "demo/index.html")
+    """Chat: BROADCAST to everyone, a private message to one user."""
+    return page(request, "index", "demo/index.html")
+
+
+@ensure_csrf_cookie
+def job(request):
+    """A long job on an RQ worker, with a progress bar and a cancel button."""
+    return page(request, "job", "demo/job.html")
+
+
+@ensure_csrf_cookie
+def notes(request):
+    """Saving a Note sends an AsyncSignal; its receivers log to the page from the worker."""
+    recent = Note.objects.filter(author=request.user)[:5] if request.user.is_authenticated else []
+    return page(request, "notes", "demo/notes.html", recent=recent)
+
+
+@ensure_csrf_cookie
+def resilience(request):
+    """Messages keep coming while the connection is down; none is lost."""
+    return page(request, "resilience", "demo/resilience.html", ticks=range(1, 21))
+
+
+@ensure_csrf_cookie
+def trace(request):
+    """What `manage.py tracesignal` prints for the last click."""
+    return page(request, "trace", "demo/trace.html")
+
+
+def trace_tree(request, trace_id):
+    """
+    JSON for the Trace page: what ``manage.py tracesignal --trace ID`` prints for a demo
+    call, the trace's events drawn as a tree. A plain view, not a signal, so that
+    reading a trace is not traced itself. (Traces name hosts, pids and windows: a real
+    site would show them to its staff only.)
+    """
+    from floorkit import trace_report, tracing
+
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "log in first"}, status=403)
+    # A recent click: its events are among the last batches of the trace stream.
+    found = trace_report.select(tracing.read(batches=2000), ["demo.*"], trace=trace_id)
+    events = found.get(trace_id, [])
+    return JsonResponse(
+        {
+            "lines": trace_report.tree(events) if events else [],
+            "finished": trace_report.finished(events),
+        }
+    )
