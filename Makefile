@@ -5,7 +5,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: demo test install lint format bench
+PY312 ?= $(shell ls -d $(HOME)/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -1 || true)
+ifeq ($(PY312),)
+PY312 := $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null)
+endif
+
+.PHONY: demo test test-django6 install lint format bench
 
 $(VENV)/.installed: pyproject.toml setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +25,14 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+# The suite (less the browser and make-demo tests, which do not depend on
+# Django's version) on Python 3.12 with Django 6, in .venv-django6.
+test-django6:
+	@test -n "$(PY312)" || { echo "python3.12 not found: Django 6 tests not run" >&2; exit 1; }
+	@test -x .venv-django6/bin/python || $(PY312) -m venv .venv-django6
+	.venv-django6/bin/python -m pip install -q -e '.[test,embedded]' 'Django>=6,<7'
+	.venv-django6/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/browser --ignore=tests/test_demo.py
 
 lint: install
 	$(VENV)/bin/ruff check floorkit tests demo demo_project bench

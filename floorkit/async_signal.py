@@ -608,7 +608,9 @@ class AsyncSignal(Signal):
         receivers = []
         with self.lock:
             entries = list(self.receivers)
-        for key, ref, is_async in entries:
+        for entry in entries:
+            # Django 5.2: (key, receiver, is_async); Django 6: (key, receiver, sender_ref, is_async)
+            key, ref, is_async = entry[0], entry[1], entry[-1]
             weak = isinstance(ref, weakref.ReferenceType)
             receiver = ref() if weak else ref
             if receiver is None:
