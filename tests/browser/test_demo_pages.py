@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, wait_open
+from tests.browser.conftest import ARTIFACTS, stop_process, wait_open
 from tests.conftest import ROOT, subprocess_env
 
 
@@ -41,12 +41,7 @@ def worker(ws_server):
             stderr=subprocess.STDOUT,
         )
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_process(process)
 
 
 def open_page(pages, path: str, session: str | None = None):
