@@ -75,9 +75,21 @@ FLOORKIT = {"REDIS_URL": REDIS_URL}
 RQ_QUEUES = {"default": {"URL": REDIS_URL}, "slow": {"URL": REDIS_URL}}
 RQ = {"WORKER_CLASS": "floorkit.worker.SimpleWorker"}
 
+# Every record shows the trace id of the call it is about (or "-"): grep it, or
+# `manage.py tracesignal --trace ID`.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"trace_id": {"()": "floorkit.tracing.TraceIdFilter"}},
+    "formatters": {
+        "traced": {"format": "%(levelname)s [trace %(trace_id)s] %(name)s: %(message)s"}
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["trace_id"],
+            "formatter": "traced",
+        }
+    },
     "loggers": {"floorkit": {"handlers": ["console"], "level": "INFO"}},
 }

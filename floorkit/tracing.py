@@ -53,6 +53,9 @@ _buffer: list[dict[str, Any]] = []
 _lock = threading.Lock()
 _flusher: threading.Thread | None = None
 FLUSH_EVERY = 0.1
+#: Flush at the end of every traced job (a forked job process exits without
+#: running the flusher); ``floorkit.worker.SimpleWorker`` turns it off.
+FLUSH_AFTER_JOBS = True
 
 current_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "floorkit_trace", default=None
@@ -193,13 +196,15 @@ def job(trace: str, parent: str | None, signal: str, **fields: Any) -> Iterator[
             error=error,
             **fields,
         )
-        flush()
+        if FLUSH_AFTER_JOBS:
+            flush()
 
 
 class TraceIdFilter(logging.Filter):
     """
     Adds ``record.trace_id`` (the trace of the call being handled, or ``"-"``)
-    to every log record, so that a format such as
+    to every log record (floorkit's own records about a call carry theirs
+    already), so that a format such as
     ``"%(asctime)s [%(trace_id)s] %(message)s"`` correlates your logs with
     ``manage.py tracesignal --trace ID``.
     """

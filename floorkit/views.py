@@ -137,7 +137,13 @@ def call(request) -> JsonResponse:
         return _error(exc.kind, str(exc))
     except Exception as exc:
         error_id = uuid.uuid4().hex[:12]
-        logger.exception("floorkit error %s: %s failed over HTTP: %s", error_id, signal, exc)
+        logger.exception(
+            "floorkit error %s: %s failed over HTTP: %s",
+            error_id,
+            signal,
+            exc,
+            extra={"trace_id": request_for_call.trace_id},
+        )
         return _error("handler_failed", f"{signal} failed (error {error_id})", error_id)
 
 

@@ -54,3 +54,40 @@ def test_commands_and_settings_named_in_the_guide_exist():
     assert commands <= set(get_commands()), commands - set(get_commands())
     for name in set(re.findall(r'FLOORKIT\["(\w+)"\]', text)):
         assert name in conf.DEFAULTS, f"FLOORKIT[{name!r}] is not a setting"
+
+
+def test_signal_examples_run_and_register_callable_handlers():
+    """
+    Run each page's Python examples in order, in one namespace per page (as a
+    reader would): the signals they define register, and every handler's
+    signature can be satisfied. Blocks about the user's own app (``shop.models``
+    and the like) cannot run here and are passed over.
+    """
+    from floorkit.registry import registry
+
+    state = registry.snapshot()
+    ran = {}
+    try:
+        for path in DOCS:
+            namespace = {"__name__": f"docs_example_{path.stem}.signals"}
+            for lang, code in BLOCK.findall(path.read_text()):
+                if lang != "python" or not re.search(r"@connect|declare\(|AsyncSignal\(", code):
+                    continue
+                try:
+                    exec(compile(code, f"<{path.name}>", "exec"), namespace)
+                except (ImportError, NameError):
+                    continue
+                ran[path.name] = ran.get(path.name, 0) + 1
+        added = [
+            handler
+            for info in registry.all()
+            for handler in info.handlers
+            if handler.path.startswith("docs_example_")
+        ]
+        for handler in added:
+            assert handler.signature.problems == [], (handler.path, handler.signature.problems)
+        guide = {h.signal for h in added if h.path.startswith("docs_example_guide.")}
+        assert {"shop.cart.add", "shop.stats.ping", "shop.invoice.send"} <= guide
+        assert ran.get("README.md") and ran.get("guide.md")
+    finally:
+        registry.restore(state)

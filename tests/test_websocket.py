@@ -1,5 +1,6 @@
 """runwebsocket with real websocket clients over real sockets, and real Redis."""
 
+import re
 import signal
 import time
 import uuid
@@ -251,6 +252,9 @@ def test_handler_failure_has_an_error_id_matching_a_server_log_line(redis_server
     tab.close()
     _, log = own.stop()
     assert f"floorkit error {error['error_id']}: tests.explode failed" in log
+    # the log line carries the call's trace id, as the error frame's call does
+    line = next(x for x in log.splitlines() if error["error_id"] in x)
+    assert re.search(r"\[trace [0-9a-f]{16}\]", line), line
     assert "ValueError: kaboom" in log
 
 

@@ -331,6 +331,7 @@ class Connection:
                 signal,
                 request.window,
                 exc,
+                extra={"trace_id": request.trace_id},
             )
             self.error(call_id, "handler_failed", f"{signal} failed (error {error_id})", error_id)
         finally:

@@ -197,3 +197,50 @@ def test_trace(pages, login, worker, run_manage):
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout.splitlines() == lines
     screenshot(page, "trace")
+
+
+def test_browser_call_is_one_trace_in_causal_order(pages, login, worker, run_manage):
+    """A click calls an inline handler that enqueues a delayed one, which pushes a message
+    back to the browser: one trace covers the browser call, the inline handler, the
+    enqueue, the worker run, the publish and the delivery to this window, in causal order."""
+    import time
+
+    from floorkit import tracing
+
+    page = open_page(pages, "/trace/", login("ivan"))
+    page.click("#ping")
+    expect(page.locator("#pongs li")).to_have_text(
+        ["pong from the websocket server", "pong from the worker"]
+    )
+    trace = page.inner_text("#trace-id")
+    window = page.evaluate("floorkit.window")
+    deadline = time.monotonic() + 5
+    while True:
+        events = sorted(
+            (e for e in tracing.read(2000) if e["trace"] == trace), key=lambda e: e["ts"]
+        )
+        kinds = [(e["event"], e["signal"], e["role"]) for e in events]
+        if ("job.finished", "demo.trace.ping", "worker") in kinds or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert kinds[0] == ("call", "demo.trace.ping", "websocket")  # the browser's call
+    for hop in [
+        ("handler", "demo.trace.ping", "websocket"),  # the inline handler
+        ("job.enqueued", "demo.trace.ping", "websocket"),  # the delayed one, enqueued
+        ("job.started", "demo.trace.ping", "worker"),  # run by the worker
+        ("job.finished", "demo.trace.ping", "worker"),
+        ("message.published", "demo.trace.pong", "worker"),  # pushed back
+        ("message.delivered", None, "websocket"),
+    ]:
+        assert hop in kinds, (hop, kinds)
+    by_hop = {e["hop"]: e for e in events}
+    assert [e["event"] for e in events if e["parent"] not in by_hop] == ["call"]  # one tree
+    for event in events:
+        if event["parent"] in by_hop:  # every hop after the one that caused it
+            assert by_hop[event["parent"]]["ts"] <= event["ts"] + 1e-6, event
+    delivered = [e for e in events if e["event"] == "message.delivered"]
+    assert all(e["windows"] == [window] for e in delivered)
+    session = run_manage("tracesignal", "--trace", trace)
+    (ARTIFACTS / "tracesignal-session.txt").write_text(
+        f"$ python manage.py tracesignal --trace {trace}\n{session.stdout}"
+    )
