@@ -14,11 +14,13 @@ import json
 import logging
 import time
 import uuid
+import weakref
 from typing import Any
 
 import gevent
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections as db_connections
+from django.db.backends.signals import connection_created
 
 from floorkit import conf, identity, tracing
 from floorkit.dispatch import call_from_client, replayed_messages
@@ -338,10 +340,26 @@ class Connection:
             close_db_connections()
 
 
+_db_users: weakref.WeakSet = weakref.WeakSet()  # greenlets that opened a DB connection
+
+
+def _note_db_connection(sender, connection, **kwargs) -> None:
+    _db_users.add(gevent.getcurrent())
+
+
+connection_created.connect(_note_db_connection, dispatch_uid="floorkit.websocket.db_users")
+
+
 def close_db_connections() -> None:
-    """Close the database connections this greenlet opened (each greenlet has its own)."""
-    for connection in db_connections.all(initialized_only=True):
-        connection.close()
+    """
+    Close the database connections this greenlet opened (each greenlet has its
+    own); free when it opened none, which is the common case of a call.
+    """
+    current = gevent.getcurrent()
+    if current in _db_users:
+        _db_users.discard(current)
+        for connection in db_connections.all(initialized_only=True):
+            connection.close()
 
 
 UNRECOVERABLE = -1  # a reconnect whose window could not be reclaimed
