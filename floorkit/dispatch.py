@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +15,8 @@ from floorkit import jobs, messages, targets, tracing
 from floorkit.exceptions import FloorkitError, LoginRequired, NotAllowed
 from floorkit.registry import Handler, registry
 from floorkit.request import SignalRequest
+
+logger = logging.getLogger("floorkit.dispatch")
 
 
 @dataclass
@@ -204,6 +208,25 @@ def call(signal: str, request: Any = None, to: Any = None, **kwargs: Any) -> Cal
         return checked_execute(signal, hop_request, kwargs, info.handlers, addresses)
 
     return traced_call(signal, signal_request, run)
+
+
+def report_failure(signal: str, request: SignalRequest, exc: BaseException, via: str) -> str:
+    """
+    Log a browser call whose handler raised, under a new error id (with the
+    traceback and the call's trace id); return the id, which the browser gets
+    so that the log line can be found.
+    """
+    error_id = uuid.uuid4().hex[:12]
+    logger.error(
+        "floorkit error %s: %s failed %s: %s",
+        error_id,
+        signal,
+        via,
+        exc,
+        exc_info=exc,
+        extra={"trace_id": request.trace_id},
+    )
+    return error_id
 
 
 def replayed_messages(results: list[Any]) -> list[dict[str, Any]]:

@@ -11,8 +11,6 @@ status (500 for a failing handler); nothing runs on a refused call.
 from __future__ import annotations
 
 import json
-import logging
-import uuid
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import JsonResponse
@@ -21,13 +19,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from floorkit import conf, identity
-from floorkit.dispatch import call_from_client, replayed_messages
+from floorkit.dispatch import call_from_client, replayed_messages, report_failure
 from floorkit.exceptions import FloorkitError
 from floorkit.history import current_seq, wait
 from floorkit.request import WINDOW_HEADER, SignalRequest
 from floorkit.targets import addresses_of
-
-logger = logging.getLogger("floorkit.views")
 
 STATUS = {
     "bad_request": 400,
@@ -136,14 +132,7 @@ def call(request) -> JsonResponse:
     except FloorkitError as exc:
         return _error(exc.kind, str(exc))
     except Exception as exc:
-        error_id = uuid.uuid4().hex[:12]
-        logger.exception(
-            "floorkit error %s: %s failed over HTTP: %s",
-            error_id,
-            signal,
-            exc,
-            extra={"trace_id": request_for_call.trace_id},
-        )
+        error_id = report_failure(signal, request_for_call, exc, "over HTTP")
         return _error("handler_failed", f"{signal} failed (error {error_id})", error_id)
 
 

@@ -23,7 +23,7 @@ from django.db import connections as db_connections
 from django.db.backends.signals import connection_created
 
 from floorkit import conf, identity, tracing
-from floorkit.dispatch import call_from_client, replayed_messages
+from floorkit.dispatch import call_from_client, replayed_messages, report_failure
 from floorkit.exceptions import FloorkitError
 from floorkit.request import SignalRequest
 from floorkit.targets import addresses_of
@@ -326,15 +326,7 @@ class Connection:
         except FloorkitError as exc:
             self.error(call_id, exc.kind, str(exc))
         except Exception as exc:
-            error_id = uuid.uuid4().hex[:12]
-            logger.exception(
-                "floorkit error %s: %s failed for window %s: %s",
-                error_id,
-                signal,
-                request.window,
-                exc,
-                extra={"trace_id": request.trace_id},
-            )
+            error_id = report_failure(signal, request, exc, f"for window {request.window}")
             self.error(call_id, "handler_failed", f"{signal} failed (error {error_id})", error_id)
         finally:
             close_db_connections()
