@@ -42,7 +42,7 @@ def test_one_trace_covers_every_hop_in_causal_order(
     run_worker("default")
     pushed = tab.wait_for(lambda f: f["type"] == "signal" and f["kwargs"].get("text") == "hops")
     assert pushed["trace"] == trace_id  # the JS client exposes it on received messages
-    events = events_of(trace_id, 8)
+    events = events_of(trace_id, 9)  # every hop listed below
     kinds = [(e["event"], e["signal"], e["role"]) for e in events]
     assert kinds[:2] == [
         ("call", "tests.trace_chain", "websocket"),
