@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from floorkit import jobs, messages, targets, tracing
-from floorkit.exceptions import FloorkitError, LoginRequired, NotAllowed
+from floorkit.exceptions import FloorkitError, InvalidArguments, LoginRequired, NotAllowed
 from floorkit.registry import Handler, registry
 from floorkit.request import SignalRequest
 
@@ -265,7 +265,6 @@ def call_from_client(
     declaration) requires login (``LoginRequired``), ``kwargs`` must be a
     JSON object and ``to`` is parsed with ``targets.from_client``.
     """
-    from floorkit.exceptions import InvalidArguments
 
     def run(hop_request: SignalRequest) -> CallResult:
         info = registry.get(signal)

@@ -110,17 +110,17 @@ class SignalRequest:
 
     def new_call(self) -> SignalRequest:
         """The same caller, under a new trace: the first hop of a new call."""
-        copy = SignalRequest(self.user_id, self.username, self.session, self.window)
-        if "_user" in self.__dict__:
-            copy._user = self._user
-        return copy
+        return self._same_caller(new_trace_id(), None)
 
     def child(self, hop: str) -> SignalRequest:
         """The same caller and trace, one hop further: ``hop`` becomes the parent."""
+        return self._same_caller(self.trace_id, hop)
+
+    def _same_caller(self, trace_id: str, parent: str | None) -> SignalRequest:
         copy = SignalRequest(
-            self.user_id, self.username, self.session, self.window, self.trace_id, hop
+            self.user_id, self.username, self.session, self.window, trace_id, parent
         )
-        if "_user" in self.__dict__:
+        if "_user" in self.__dict__:  # the user already loaded for this caller
             copy._user = self._user
         return copy
 

@@ -77,17 +77,23 @@ def _window_request(request) -> SignalRequest | JsonResponse:
     signal_request = SignalRequest.from_request(request)
     if request.META.get(WINDOW_HEADER) and signal_request.window is None:
         return _error("foreign_window", "this window was not issued to your session")
-    if not signal_request.is_authenticated and not conf.get("ALLOW_ANONYMOUS"):
+    return _refuse_anonymous(signal_request.is_authenticated) or signal_request
+
+
+def _refuse_anonymous(authenticated: bool) -> JsonResponse | None:
+    """The error for an anonymous visitor when ``ALLOW_ANONYMOUS`` is off, else ``None``."""
+    if not authenticated and not conf.get("ALLOW_ANONYMOUS"):
         return _error("login_required", "log in to receive messages")
-    return signal_request
+    return None
 
 
 @require_POST
 @csrf_protect_json
 def window(request) -> JsonResponse:
     """Issue a window to this session: ``{"window", "token", "seq"}``."""
-    if not request.user.is_authenticated and not conf.get("ALLOW_ANONYMOUS"):
-        return _error("login_required", "log in to receive messages")
+    refused = _refuse_anonymous(request.user.is_authenticated)
+    if refused is not None:
+        return refused
     if request.session.session_key is None:
         request.session.save()
     signal_request = SignalRequest.from_request(request)

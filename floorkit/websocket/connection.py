@@ -56,11 +56,10 @@ class Connection:
         "tokens",
         "refilled",
         "closed",
-        "server",
         "__weakref__",
     )
 
-    def __init__(self, ws, sock, request: SignalRequest, token: str, server) -> None:
+    def __init__(self, ws, sock, request: SignalRequest, token: str) -> None:
         self.ws = ws
         self.sock = sock
         self.raw = getattr(sock, "_sock", None)  # the non-blocking OS socket under gevent's
@@ -76,7 +75,6 @@ class Connection:
         self.refilled = time.monotonic()
         ws.raw_write = self.send_frame  # pongs and close frames queue behind our frames
         self.closed = False
-        self.server = server
 
     # -- writing -----------------------------------------------------------
 
@@ -132,12 +130,11 @@ class Connection:
         ``recovery`` frame says how many were replayed and whether some were
         lost. Without ``after`` (a first connection), start from now.
         """
-        from floorkit.history import current_seq, missed
+        from floorkit.history import Missed, current_seq, missed
         from floorkit.messages import message_seq
 
-        if after == UNRECOVERABLE:
-            result = missed(self.addresses, current_seq())
-            result.lost = True
+        if after == UNRECOVERABLE:  # nothing to replay: start from now, and say so
+            result = Missed(last=current_seq(), lost=True)
             after = result.last
         else:
             result = missed(self.addresses, after) if after is not None else None
@@ -361,7 +358,7 @@ def _valid_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def open_connection(ws, sock, environ: dict, server) -> tuple[Connection, int | None]:
+def open_connection(ws, sock, environ: dict) -> tuple[Connection, int | None]:
     """
     Identify the peer and issue (or reclaim, with ``?token=``) its window.
     Return the connection (holding live messages until ``start()``) and the
@@ -388,6 +385,6 @@ def open_connection(ws, sock, environ: dict, server) -> tuple[Connection, int | 
         if after is not None:  # the old window is not ours to resume: say so
             after = UNRECOVERABLE
     request.window = window
-    connection = Connection(ws, sock, request, token, server)
+    connection = Connection(ws, sock, request, token)
     connection.held = []
     return connection, after

@@ -73,7 +73,7 @@ class WebsocketServer(pywsgi.WSGIServer):
 
     def run_websocket(self, ws, environ) -> None:
         sock = ws.stream.handler.socket
-        connection, after = open_connection(ws, sock, environ, self)
+        connection, after = open_connection(ws, sock, environ)
         if connection.request.username is None and not conf.get("ALLOW_ANONYMOUS"):
             ws.close(4003, "login required")
             connection.finish()
