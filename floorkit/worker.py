@@ -8,18 +8,53 @@ and a worker must use the same serializer. Point django-rq at one of these::
 
 and ``python manage.py rqworker default`` runs floorkit jobs.
 
-``SimpleWorker`` (recommended) runs jobs in the worker process: several
-times faster, but a job that crashes the interpreter or leaks memory affects
-the worker. ``ForkingWorker`` forks a child per job (RQ's default model):
-isolated, but far slower.
+``SimpleWorker`` (recommended) runs jobs in the worker process: about 8×
+RQ's forking worker (docs/async_signals.md), but a job that crashes the
+interpreter or leaks memory affects the worker. ``ForkingWorker`` forks a
+child per job (RQ's default model): isolated, but far slower.
+
+Both keep RQ's bookkeeping: the job hash, the started, finished and failed
+registries, executions, results, retries, dependents and the worker hash
+hold what RQ's own workers write (``tests/test_worker.py`` compares them).
+``SimpleWorker`` only sends those writes in fewer round trips.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import rq
+from rq.executions import Execution
+from rq.job import Job, JobStatus, _job_stack
+from rq.repeat import Repeat
 from rq.serializers import JSONSerializer
+from rq.worker import WorkerStatus
+
+
+class FloorkitJob(Job):
+    """
+    RQ's ``Job``, with the PERSIST that ``perform()`` sends on its own moved
+    into the pipeline that marks the job started (same write, one round trip
+    fewer). Used by ``SimpleWorker`` unless another job class is configured.
+    """
+
+    _persist_sent = False
+
+    def prepare_for_execution(self, worker_name: str, pipeline: Any) -> None:
+        super().prepare_for_execution(worker_name, pipeline)
+        pipeline.persist(self.key)
+        self._persist_sent = True
+
+    def perform(self) -> Any:
+        if not self._persist_sent:
+            return super().perform()
+        _job_stack.push(self)
+        try:
+            self._result = self._execute()
+        finally:
+            assert self is _job_stack.pop()
+        return self._result
 
 
 class _FloorkitWorkerMixin:
@@ -42,13 +77,13 @@ class _FloorkitWorkerMixin:
         super().__init__(*args, **kwargs)
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
-        if pipeline is not None:
-            return super().heartbeat(timeout, pipeline=pipeline)
         timeout = timeout or self.worker_ttl + 60
         now = time.monotonic()
         if now - self._beat_at < self.HEARTBEAT_EVERY and timeout <= self._beat_timeout:
             return None
         self._beat_at, self._beat_timeout = now, timeout
+        if pipeline is not None:
+            return super().heartbeat(timeout, pipeline=pipeline)
         with self.connection.pipeline() as pipe:
             super().heartbeat(timeout, pipeline=pipe)
             pipe.execute()
@@ -56,13 +91,123 @@ class _FloorkitWorkerMixin:
 
 
 class SimpleWorker(_FloorkitWorkerMixin, rq.SimpleWorker):
-    """Runs JSON jobs in the worker process (recommended)."""
+    """
+    Runs JSON jobs in the worker process (recommended).
+
+    Per job, RQ's ``SimpleWorker`` makes twelve Redis round trips; this one
+    makes five (take, fetch, start, finish and the suspension check with the
+    heartbeat), writing the same keys:
+
+    * the execution record and the ``busy`` state go in the pipeline that
+      marks the job started, not in one of their own;
+    * the worker's ``idle`` state rides in the pipeline that ends the job
+      (RQ writes it on its own, twice);
+    * the job's last heartbeat after it ran rides in that pipeline too, unless
+      a success or failure callback runs in between (it then goes at once);
+    * the job key's PERSIST rides in the pipeline that starts the job
+      (``FloorkitJob``);
+    * a finished job's dependents are read inside the transaction that marks
+      it finished (the dependents' own enqueue WATCHes the job's key, so none
+      is missed) instead of under a WATCH before it, and enqueued after it
+      only when there are some, as RQ does for failed jobs.
+    """
 
     def __init__(self, *args, **kwargs):
         from floorkit import tracing
 
         tracing.FLUSH_AFTER_JOBS = False  # the worker lives on: its flusher thread writes
+        if kwargs.get("job_class") in (None, Job):
+            kwargs["job_class"] = FloorkitJob
+        self._pending_job_heartbeat: tuple[Job, int] | None = None
+        self._pending_execution: Job | None = None
         super().__init__(*args, **kwargs)
+
+    def prepare_execution(self, job: Job) -> None:
+        """Defer the execution record to the pipeline that marks the job started."""
+        self._pending_execution = job
+
+    def _write_pending_execution(self, pipeline: Any) -> None:
+        job, self._pending_execution = self._pending_execution, None
+        self.execution = Execution.create(
+            job, self.get_heartbeat_ttl(job), pipeline=pipeline, worker_name=self.name
+        )
+        self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
+
+    def set_current_job_id(self, job_id: str | None = None, pipeline=None) -> None:
+        if job_id is not None and pipeline is not None and self._pending_execution is not None:
+            self._write_pending_execution(pipeline)
+        super().set_current_job_id(job_id, pipeline=pipeline)
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        super().prepare_job_execution(job, remove_from_intermediate_queue)
+        if self._pending_execution is not None:  # RQ started the job another way: write it now
+            with self.connection.pipeline() as pipeline:
+                self._write_pending_execution(pipeline)
+                pipeline.execute()
+
+    def handle_job_success(self, job: Job, queue: Any, started_job_registry: Any) -> None:
+        """RQ's success bookkeeping in one transaction, dependents read inside it."""
+        with self.connection.pipeline() as pipeline:
+            self.increment_successful_job_count(pipeline=pipeline)
+            self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
+            result_ttl = job.get_result_ttl(self.default_result_ttl)
+            if result_ttl != 0:
+                execution = self.execution
+                job._handle_success(
+                    result_ttl,
+                    pipeline=pipeline,
+                    worker_name=self.name,
+                    execution_id=execution.id if execution else None,
+                    execution_started_at=execution.created_at if execution else None,
+                    execution_ended_at=job.ended_at,
+                )
+            if job.repeats_left is not None and job.repeats_left > 0:
+                Repeat.schedule(job, queue, pipeline=pipeline)
+            else:
+                job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
+            self.cleanup_execution(job, pipeline=pipeline)
+            pipeline.smembers(job.dependents_key)
+            has_dependents = bool(pipeline.execute()[-1])
+        if has_dependents:
+            queue.enqueue_dependents(job)
+        self.log.info(
+            "Successfully completed job %s in %ss on worker %s",
+            job.id,
+            job.ended_at - job.started_at,
+            self.name,
+        )
+
+    def set_state(self, state: str, pipeline=None) -> None:
+        """Write the state, unless it is the one this worker wrote last."""
+        if pipeline is None and state == self._state:
+            return
+        super().set_state(state, pipeline=pipeline)
+
+    def handle_execution_ended(self, job: Job, queue: Any, heartbeat_ttl: int) -> None:
+        failed = job.get_status(refresh=False) == JobStatus.FAILED
+        callback = job.failure_callback if failed else job.success_callback
+        if callback is not None:
+            return super().handle_execution_ended(job, queue, heartbeat_ttl)
+        job.ended_at = rq.utils.now()
+        self._pending_job_heartbeat = (job, heartbeat_ttl)
+        return None
+
+    def _flush_pending_job_heartbeat(self, pipeline=None) -> None:
+        if self._pending_job_heartbeat is not None:
+            job, ttl = self._pending_job_heartbeat
+            self._pending_job_heartbeat = None
+            job.heartbeat(rq.utils.now(), ttl, pipeline=pipeline)
+
+    def cleanup_execution(self, job: Job, pipeline: Any) -> None:
+        self._flush_pending_job_heartbeat(pipeline)
+        super().cleanup_execution(job, pipeline)
+        self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
+
+    def execute_job(self, job: Job, queue: Any) -> None:
+        try:
+            super().execute_job(job, queue)
+        finally:
+            self._flush_pending_job_heartbeat()  # only if RQ ended the job another way
 
 
 class ForkingWorker(_FloorkitWorkerMixin, rq.Worker):

@@ -66,7 +66,12 @@ def server_env(redis_url):
     """Extra environment for the server (merged over os.environ)."""
     pythonpath = os.pathsep.join(
         p
-        for p in (str(PROJECT_ROOT), str(PROJECT_ROOT / "bench"), SERVER_CWD, os.environ.get("PYTHONPATH", ""))
+        for p in (
+            str(PROJECT_ROOT),
+            str(PROJECT_ROOT / "bench"),
+            SERVER_CWD,
+            os.environ.get("PYTHONPATH", ""),
+        )
         if p
     )
     return {
