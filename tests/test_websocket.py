@@ -118,6 +118,27 @@ def test_browser_call_runs_python_with_the_connection_identity(tabs):
     assert len(result["trace"]) == 16
 
 
+def test_calls_of_one_tab_run_concurrently(tabs):
+    """A slow handler delays neither the tab's other calls nor the reading of its socket."""
+    tab = tabs["alice1"]
+    tab.send({"type": "call", "id": 901, "signal": "tests.sleep", "kwargs": {"seconds": 1.0}})
+    started = time.monotonic()
+    tab.send({"type": "call", "id": 902, "signal": "tests.echo", "kwargs": {"n": 1}})
+    first = tab.recv()
+    assert (first["type"], first["id"]) == ("result", 902)
+    assert time.monotonic() - started < 0.8
+    assert tab.call("tests.echo", n=2)["results"] == [{"n": 2}]  # still reading
+    second = tab.wait_for(lambda f: f.get("id") == 901)
+    assert second["results"] == [1.0]
+
+
+def test_each_call_starts_with_fresh_context_variables(tabs):
+    """Greenlets are reused from call to call; context variables are not carried over."""
+    tab = tabs["alice1"]
+    for name in ("first", "second", "third"):
+        assert tab.call("tests.context", name=name)["results"] == [None]
+
+
 def test_browser_call_delivers_to_the_targets_it_asked_for(tabs):
     result = tabs["bob"].call("tests.jsonly", to=[{"USER": ["alice"]}], text="from bob")
     assert result["type"] == "result"

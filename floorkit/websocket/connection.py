@@ -28,6 +28,7 @@ from floorkit.exceptions import FloorkitError
 from floorkit.request import SignalRequest
 from floorkit.targets import addresses_of
 from floorkit.websocket.frames import PING, text_frame
+from floorkit.websocket.runners import runners
 
 logger = logging.getLogger("floorkit.websocket")
 
@@ -281,7 +282,7 @@ class Connection:
                 window=request.window,
             )
             return
-        gevent.spawn(self.run_call, call_id, signal, kwargs, data.get("to"))
+        runners.run(self.run_call, call_id, signal, kwargs, data.get("to"))
 
     def take_token(self) -> bool:
         rate = self.rate
@@ -299,7 +300,8 @@ class Connection:
         request = self.request.new_call()
         try:
             result = call_from_client(signal, request, kwargs, to)
-            for replay in replayed_messages(result.results):
+            results = result.results
+            for replay in replayed_messages(results):
                 self.send(
                     {
                         "type": "signal",
@@ -314,7 +316,7 @@ class Connection:
                     "type": "result",
                     "id": call_id,
                     "ok": True,
-                    "results": result.results,
+                    "results": results,
                     "jobs": result.jobs,
                     "trace": request.trace_id,
                 }
@@ -326,7 +328,8 @@ class Connection:
             error_id = report_failure(signal, request, exc, f"for window {request.window}")
             self.error(call_id, "handler_failed", f"{signal} failed (error {error_id})", error_id)
         finally:
-            close_db_connections()
+            if _db_users:
+                close_db_connections()
 
 
 _db_users: weakref.WeakSet = weakref.WeakSet()  # greenlets that opened a DB connection

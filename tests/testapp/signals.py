@@ -1,8 +1,10 @@
 """Signals the test suite calls. Delayed handlers report to Redis lists so that
 tests can see what ran in the worker process."""
 
+import contextvars
 import json
 import os
+import time
 from typing import Any, Optional
 
 from floorkit import call, connect, declare
@@ -104,6 +106,23 @@ def push_from_worker(request, text: str):
     from floorkit import WINDOW
 
     call("tests.jsonly", request, WINDOW, text=text, pid=os.getpid())
+
+
+@connect(path="tests.sleep")
+def sleep(request, seconds: float):
+    time.sleep(seconds)  # cooperative under runwebsocket (monkey-patched)
+    return seconds
+
+
+handled_call = contextvars.ContextVar("handled_call", default=None)
+
+
+@connect(path="tests.context")
+def context(request, name: str):
+    """Return the value a previous call left in a context variable (none: each runs fresh)."""
+    before = handled_call.get()
+    handled_call.set(name)
+    return before
 
 
 @connect(path="tests.whoami", auth_required=False)
