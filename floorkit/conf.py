@@ -56,6 +56,7 @@ import os
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
@@ -86,23 +87,49 @@ ENVIRONMENT: dict[str, str] = {"ASYNC_RUN_MODE": "FLOORKIT_ASYNC_RUN_MODE"}
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
+#: Settings read afresh on every ``get()``: environment overrides and the
+#: Redis URL (which test fixtures and ``rundemo`` set at run time).
+_LIVE = frozenset(ENVIRONMENT) | {"REDIS_URL"}
+_cache: dict[str, Any] = {}
+
+
 def get(name: str) -> Any:
     """
     Return the value of ``FLOORKIT[name]``, or its documented default.
 
-    Raise ``KeyError`` for a name that is not a floorkit setting, so that a
-    typo in floorkit's own code fails loudly.
+    Values are cached until ``settings.FLOORKIT`` is replaced (Django's
+    ``setting_changed`` signal, sent by ``override_settings`` and
+    pytest-django's ``settings`` fixture): several are read on every call.
+    Changing the dict in place at run time is not seen, as Django's settings
+    are not meant to change at run time. Raise ``KeyError`` for a name that is
+    not a floorkit setting, so that a typo in floorkit's own code fails loudly.
     """
+    try:
+        return _cache[name]
+    except KeyError:
+        pass
     if name not in DEFAULTS:
         raise KeyError(f"unknown floorkit setting {name!r}")
     if name in ENVIRONMENT and os.environ.get(ENVIRONMENT[name]):
         return os.environ[ENVIRONMENT[name]]
     user = getattr(settings, "FLOORKIT", None) or {}
     if name in user:
-        return user[name]
-    if name == "REDIS_URL":
+        value = user[name]
+    elif name == "REDIS_URL":
         return os.environ.get("FLOORKIT_REDIS_URL") or DEFAULT_REDIS_URL
-    return DEFAULTS[name]
+    else:
+        value = DEFAULTS[name]
+    if name not in _LIVE:
+        _cache[name] = value
+    return value
+
+
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "FLOORKIT":
+        _cache.clear()
+
+
+setting_changed.connect(_settings_changed, dispatch_uid="floorkit.conf")
 
 
 def source(name: str) -> str:

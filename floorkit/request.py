@@ -6,18 +6,13 @@ job, and the calls that handlers make in turn.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from floorkit.identity import session_id, verify_window
+from floorkit.tracing import new_trace_id
 
 WINDOW_HEADER = "HTTP_X_FLOORKIT_WINDOW"
-
-
-def new_trace_id() -> str:
-    """Return a new random trace id (16 hex digits)."""
-    return os.urandom(8).hex()
 
 
 @dataclass

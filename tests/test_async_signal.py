@@ -546,7 +546,7 @@ def test_redis_down_send_raises_or_falls_back_to_sync(
             local_signal.send(value=2)
         assert seen == []
 
-        settings.FLOORKIT["ASYNC_FALLBACK_SYNC"] = True
+        settings.FLOORKIT = {**settings.FLOORKIT, "ASYNC_FALLBACK_SYNC": True}
         with caplog.at_level(logging.WARNING, logger="floorkit.async_signal"):
             local_signal.send(value=3)
         assert seen == [{"value": 3}]
