@@ -267,15 +267,14 @@ def call_from_client(
     """
 
     def run(hop_request: SignalRequest) -> CallResult:
-        info = registry.get(signal)
-        if not info.client_may_call():
+        may_call, login_required, handlers = registry.get(signal).client_access()
+        if not may_call:
             raise NotAllowed(f"{signal} cannot be called from a browser")
-        if not hop_request.is_authenticated and info.login_required():
+        if login_required and not hop_request.is_authenticated:
             raise LoginRequired(f"{signal} requires a logged-in user")
         if not isinstance(kwargs, dict):
             raise InvalidArguments(signal, "(call)", None, "kwargs must be a JSON object")
-        handlers = [h for h in info.handlers if h.allow_from_client]
-        addresses = targets.resolve(targets.from_client(to), hop_request)
+        addresses = [] if to is None else targets.resolve(targets.from_client(to), hop_request)
         return checked_execute(signal, hop_request, kwargs, handlers, addresses)
 
     return traced_call(signal, request, run)

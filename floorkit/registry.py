@@ -85,6 +85,10 @@ class SignalInfo:
     auth_required: bool = True
     allow_from_client: bool = False
 
+    _client: tuple[bool, bool, list[Handler]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
     def client_may_call(self) -> bool:
         """Whether a browser may call this signal at all."""
         if self.declared and self.allow_from_client:
@@ -97,6 +101,24 @@ class SignalInfo:
         if self.declared and self.auth_required:
             return True
         return any(h.auth_required for h in open_handlers)
+
+    def client_access(self) -> tuple[bool, bool, list[Handler]]:
+        """
+        ``(client_may_call(), login_required(), handlers open to browsers)``,
+        computed once per change of the signal (read on every browser call).
+        """
+        access = self._client
+        if access is None:
+            access = self._client = (
+                self.client_may_call(),
+                self.login_required(),
+                [h for h in self.handlers if h.allow_from_client],
+            )
+        return access
+
+    def changed(self) -> None:
+        """Forget what ``client_access()`` computed; the registry calls it on every change."""
+        self._client = None
 
 
 class Registry:
@@ -122,6 +144,7 @@ class Registry:
                     break
             else:
                 info.handlers.append(handler)
+            info.changed()
         return handler
 
     def declare(self, name: str, *, allow_from_client: bool, auth_required: bool) -> SignalInfo:
@@ -131,6 +154,7 @@ class Registry:
             info.declared = True
             info.allow_from_client = allow_from_client
             info.auth_required = auth_required
+            info.changed()
             return info
 
     def remove(self, name: str, fn_or_path: Callable[..., Any] | str | None = None) -> None:
@@ -143,6 +167,7 @@ class Registry:
             if info is not None:
                 path = fn_or_path if isinstance(fn_or_path, str) else handler_path(fn_or_path)
                 info.handlers = [h for h in info.handlers if h.path != path]
+                info.changed()
 
     def get(self, name: str) -> SignalInfo:
         """Return the signal ``name``; raise ``UnknownSignal`` if nothing is known of it."""

@@ -160,3 +160,36 @@ def test_reimporting_a_signals_module_does_not_duplicate_handlers():
         ]
     )
     assert isinstance(module, types.ModuleType)
+
+
+def test_browser_access_follows_registry_changes(clean_registry):
+    """What browsers may call is computed once per change, and every change counts."""
+    from floorkit import LoginRequired, NotAllowed, SignalRequest
+    from floorkit.dispatch import call_from_client
+
+    anonymous = SignalRequest()
+
+    @connect(path="tests.access", allow_from_client=False)
+    def closed(request):
+        return "closed"
+
+    with pytest.raises(NotAllowed):
+        call_from_client("tests.access", anonymous, {})
+
+    @connect(path="tests.access", auth_required=False)
+    def open_to_all(request):
+        return "open"
+
+    assert call_from_client("tests.access", anonymous, {}).results == ["open"]
+
+    @connect(path="tests.access")  # a second open handler, login required
+    def members(request):
+        return "members"
+
+    with pytest.raises(LoginRequired):
+        call_from_client("tests.access", anonymous, {})
+    registry.remove("tests.access", members)
+    assert call_from_client("tests.access", anonymous, {}).results == ["open"]
+    registry.remove("tests.access", open_to_all)
+    with pytest.raises(NotAllowed):
+        call_from_client("tests.access", anonymous, {})
