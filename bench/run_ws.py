@@ -667,10 +667,12 @@ def run_peer(peer, spec, cfg, redis_url, logdir, run_idx):
         except Exception as exc:  # noqa: BLE001
             out["error"] = f"warm-up failed: {exc}"
             return out
-        plan = [("idle", lambda: sc_idle(ctx, cfg.idle_clients))]
-        for c in cfg.call_clients:
+        plan = []
+        if "idle" in cfg.scenarios:
+            plan.append(("idle", lambda: sc_idle(ctx, cfg.idle_clients)))
+        for c in cfg.call_clients if "calls" in cfg.scenarios else ():
             plan.append((f"calls{c}", lambda c=c: sc_calls(ctx, c, cfg.duration, cfg.warmup)))
-        for c, m in cfg.bcast:
+        for c, m in cfg.bcast if "bcast" in cfg.scenarios else ():
             plan.append((f"bcast{c}", lambda c=c, m=m: sc_bcast(ctx, c, m)))
         for name, fn in plan:
             if server.poll() is not None:
@@ -972,6 +974,11 @@ def parse_args(argv=None):
     )
     ap.add_argument("--call-clients", help="comma list (default 1,50)")
     ap.add_argument(
+        "--scenarios",
+        default="idle,calls,bcast",
+        help="comma list out of idle,calls,bcast (default: all)",
+    )
+    ap.add_argument(
         "--bcast", help="comma list CLIENTSxMESSAGES (default 100x200,1000x20; quick 100x30,1000x5)"
     )
     ap.add_argument(
@@ -1022,6 +1029,9 @@ def parse_args(argv=None):
     cfg.idle_clients = cfg.idle_clients or (300 if q else 2000)
     cfg.settle = cfg.settle if cfg.settle is not None else (0.5 if q else 1.0)
     cfg.peers = [p.strip() for p in cfg.peers.split(",") if p.strip()]
+    cfg.scenarios = {x.strip() for x in cfg.scenarios.split(",") if x.strip()}
+    if not cfg.scenarios <= {"idle", "calls", "bcast"}:
+        ap.error(f"unknown scenario(s) {sorted(cfg.scenarios)}; choose from idle,calls,bcast")
     bad = [p for p in cfg.peers if p not in ALL_PEERS]
     if bad:
         ap.error(f"unknown peer(s) {bad}; choose from {ALL_PEERS}")
