@@ -2,14 +2,20 @@
 floorkit's settings: one ``FLOORKIT`` dict in the Django settings, merged over
 documented defaults.
 
-Every key is optional. Values are read at access time (never cached at import),
-so ``override_settings(FLOORKIT={...})`` in tests takes effect at once.
+Every key is optional. Values are read at first use and cached until the
+setting changes (``override_settings(FLOORKIT={...})`` in tests takes effect
+at once).
 
 =========================  ==========================================================
 Key                        Meaning (default)
 =========================  ==========================================================
 ``REDIS_URL``              Redis used for pub/sub, message logs and traces. Default:
                            ``$FLOORKIT_REDIS_URL``, else ``redis://127.0.0.1:6379/0``.
+``REDIS_MAX_CONNECTIONS``  Redis connections per process at most; beyond, an operation
+                           waits for a free one (``500``; redis-py's own default of
+                           100 made bursts of reconnecting tabs fail).
+``REDIS_POOL_TIMEOUT``     Seconds an operation waits for a free connection before
+                           ``RedisUnavailable`` (``10``).
 ``KEY_PREFIX``             Prefix of every Redis key and channel floorkit uses
                            (``"floorkit"``).
 ``SIGNAL_MODULES``         Extra modules imported at start-up, besides each installed
@@ -60,6 +66,8 @@ from django.core.signals import setting_changed
 
 DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
+    "REDIS_MAX_CONNECTIONS": 500,
+    "REDIS_POOL_TIMEOUT": 10,
     "KEY_PREFIX": "floorkit",
     "SIGNAL_MODULES": [],
     "DEFAULT_QUEUE": "default",

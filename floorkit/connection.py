@@ -1,8 +1,12 @@
 """
 The Redis connection floorkit uses, and the naming of its keys and channels.
 
-One connection pool per Redis URL and process. Every Redis failure that
-reaches user code is turned into ``floorkit.exceptions.RedisUnavailable``.
+One connection pool per Redis URL and process, of at most
+``FLOORKIT["REDIS_MAX_CONNECTIONS"]`` connections: when all are busy (a burst
+of greenlets under ``runwebsocket``), an operation waits for one, up to
+``REDIS_POOL_TIMEOUT`` seconds, instead of failing as redis-py's default pool
+does past 100. Every Redis failure that reaches user code is turned into
+``floorkit.exceptions.RedisUnavailable``.
 """
 
 from __future__ import annotations
@@ -33,13 +37,15 @@ def get_redis(url: str | None = None) -> redis.Redis:
         with _lock:
             client = _clients.get(url)
             if client is None:
-                client = redis.Redis.from_url(
+                pool = redis.BlockingConnectionPool.from_url(
                     url,
+                    max_connections=conf.get("REDIS_MAX_CONNECTIONS"),
+                    timeout=conf.get("REDIS_POOL_TIMEOUT"),
                     socket_connect_timeout=2,
                     socket_keepalive=True,
                     health_check_interval=30,
                 )
-                _clients[url] = client
+                client = _clients[url] = redis.Redis(connection_pool=pool)
     return client
 
 

@@ -346,6 +346,32 @@ def test_sigterm_closes_sockets_with_1001(redis_server, transactional_db):
     assert int.from_bytes(data[:2], "big") == 1001
 
 
+def test_a_burst_of_tabs_waits_for_redis_connections_instead_of_failing(
+    redis_server, transactional_db
+):
+    """
+    60 tabs connect at once to a server allowed 3 Redis connections (one is
+    its pub/sub): every tab is greeted, and every tab gets the next broadcast.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    srv = Server(subprocess_env(), overrides={"REDIS_MAX_CONNECTIONS": 3}).start()
+    try:
+        with ThreadPoolExecutor(60) as pool:
+            opened = list(pool.map(lambda _: Tab(srv.url), range(60)))
+        assert len({tab.window for tab in opened}) == 60
+        marker = uuid.uuid4().hex
+        call("tests.jsonly", None, BROADCAST, marker=marker)
+        for tab in opened:
+            frame = tab.wait_for(lambda f: f.get("kwargs", {}).get("marker") == marker)
+            assert frame["signal"] == "tests.jsonly"
+        for tab in opened:
+            tab.close()
+    finally:
+        out, err = srv.stop()
+    assert "Too many connections" not in err and "No connection available" not in err
+
+
 def test_max_message_size_setting_closes_with_1009(redis_server, transactional_db):
     srv = Server(subprocess_env(), overrides={"MAX_MESSAGE_SIZE": 1000}).start()
     try:
