@@ -1104,6 +1104,13 @@ def main(argv=None):
         for sc, v in r.get("scenarios", {}).items()
         if "skipped" in v
     ]
+    failures += [
+        f"{r['peer']} run {r['run']} {sc}: {v['expected'] - v['received']} of "
+        f"{v['expected']} deliveries missing"
+        for r in runs
+        for sc, v in r.get("scenarios", {}).items()
+        if sc.startswith("bcast") and v.get("received", 0) < v.get("expected", 0)
+    ]
     table = markdown(cfg, peers, defs, medians, ratios, diag, skipped, failures, runs)
     elapsed = time.time() - t_begin
     print()
