@@ -632,7 +632,9 @@ def sc_idle(ctx, clients):
         "alive_at_measure": alive,
         "rss_before_kib": before,
         "rss_after_kib": after,
-        "kib_per_conn": (after - before) / connected,
+        # per connection still open when RSS was read: a server that drops
+        # connections must not look lighter for it (and is listed as failing)
+        "kib_per_conn": (after - before) / max(1, alive),
         "errors": errors,
     }
 
@@ -718,7 +720,7 @@ def brief(res):
     if "kib_per_conn" in res:
         return (
             f"{res['kib_per_conn']:8.1f} KiB/conn  ({res['connected']} conns, "
-            f"{res['failed']} failed)"
+            f"{res['failed']} failed, {res['alive_at_measure']} alive)"
         )
     return str(res)[:200]
 
@@ -1110,6 +1112,13 @@ def main(argv=None):
         for r in runs
         for sc, v in r.get("scenarios", {}).items()
         if sc.startswith("bcast") and v.get("received", 0) < v.get("expected", 0)
+    ]
+    failures += [
+        f"{r['peer']} run {r['run']} idle: {v['connected'] - v['alive_at_measure']} of "
+        f"{v['connected']} connections closed by the server before RSS was read"
+        for r in runs
+        for sc, v in r.get("scenarios", {}).items()
+        if sc == "idle" and v.get("alive_at_measure", 0) < v.get("connected", 0)
     ]
     table = markdown(cfg, peers, defs, medians, ratios, diag, skipped, failures, runs)
     elapsed = time.time() - t_begin

@@ -11,9 +11,9 @@ Key                        Meaning (default)
 =========================  ==========================================================
 ``REDIS_URL``              Redis used for pub/sub, message logs and traces. Default:
                            ``$FLOORKIT_REDIS_URL``, else ``redis://127.0.0.1:6379/0``.
-``REDIS_MAX_CONNECTIONS``  Redis connections per process at most; beyond, an operation
-                           waits for a free one (``500``; redis-py's own default of
-                           100 made bursts of reconnecting tabs fail).
+``REDIS_MAX_CONNECTIONS``  Redis connections per process at most (long polls aside);
+                           beyond, an operation waits for a free one (``50``; a
+                           burst of reconnecting tabs queues instead of failing).
 ``REDIS_POOL_TIMEOUT``     Seconds an operation waits for a free connection before
                            ``RedisUnavailable`` (``10``).
 ``KEY_PREFIX``             Prefix of every Redis key and channel floorkit uses
@@ -66,7 +66,7 @@ from django.core.signals import setting_changed
 
 DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
-    "REDIS_MAX_CONNECTIONS": 500,
+    "REDIS_MAX_CONNECTIONS": 50,
     "REDIS_POOL_TIMEOUT": 10,
     "KEY_PREFIX": "floorkit",
     "SIGNAL_MODULES": [],

@@ -5,8 +5,10 @@ One connection pool per Redis URL and process, of at most
 ``FLOORKIT["REDIS_MAX_CONNECTIONS"]`` connections: when all are busy (a burst
 of greenlets under ``runwebsocket``), an operation waits for one, up to
 ``REDIS_POOL_TIMEOUT`` seconds, instead of failing as redis-py's default pool
-does past 100. Every Redis failure that reaches user code is turned into
-``floorkit.exceptions.RedisUnavailable``.
+does past 100. Commands that block on purpose (long polls) use a second pool,
+``get_redis(url, blocking=True)``, bounded only by the server, so that they
+never hold up the others. Every Redis failure that reaches user code is
+turned into ``floorkit.exceptions.RedisUnavailable``.
 """
 
 from __future__ import annotations
@@ -20,32 +22,38 @@ import redis
 from floorkit import conf
 from floorkit.exceptions import RedisUnavailable
 
-_clients: dict[str, redis.Redis] = {}
+_clients: dict[tuple[str, bool], redis.Redis] = {}
 _lock = threading.Lock()
 
 
-def get_redis(url: str | None = None) -> redis.Redis:
-    """
-    Return the shared client for ``url`` (default: ``FLOORKIT["REDIS_URL"]``).
+_OPTIONS = {"socket_connect_timeout": 2, "socket_keepalive": True, "health_check_interval": 30}
 
-    The client is created once per URL and process; it is safe to share
+
+def get_redis(url: str | None = None, blocking: bool = False) -> redis.Redis:
+    """
+    Return the shared client for ``url`` (default: ``FLOORKIT["REDIS_URL"]``),
+    or with ``blocking=True`` the client for commands that block on purpose
+    (``XREAD BLOCK``), whose pool is not bounded by ``REDIS_MAX_CONNECTIONS``.
+
+    Clients are created once per URL and process; they are safe to share
     between threads and greenlets.
     """
     url = url or conf.get("REDIS_URL")
-    client = _clients.get(url)
+    client = _clients.get((url, blocking))
     if client is None:
         with _lock:
-            client = _clients.get(url)
+            client = _clients.get((url, blocking))
             if client is None:
-                pool = redis.BlockingConnectionPool.from_url(
-                    url,
-                    max_connections=conf.get("REDIS_MAX_CONNECTIONS"),
-                    timeout=conf.get("REDIS_POOL_TIMEOUT"),
-                    socket_connect_timeout=2,
-                    socket_keepalive=True,
-                    health_check_interval=30,
-                )
-                client = _clients[url] = redis.Redis(connection_pool=pool)
+                if blocking:
+                    pool = redis.ConnectionPool.from_url(url, max_connections=2**31, **_OPTIONS)
+                else:
+                    pool = redis.BlockingConnectionPool.from_url(
+                        url,
+                        max_connections=conf.get("REDIS_MAX_CONNECTIONS"),
+                        timeout=conf.get("REDIS_POOL_TIMEOUT"),
+                        **_OPTIONS,
+                    )
+                client = _clients[url, blocking] = redis.Redis(connection_pool=pool)
     return client
 
 

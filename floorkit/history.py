@@ -87,7 +87,7 @@ def wait(addresses: list[str], after: int, timeout: float) -> Missed:
         return found
     streams = {log_key(address): f"{after}-0" for address in addresses}
     deadline = time.monotonic() + timeout
-    client = get_redis()
+    client = get_redis(blocking=True)  # long polls never hold up the shared pool
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:

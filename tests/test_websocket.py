@@ -346,6 +346,35 @@ def test_sigterm_closes_sockets_with_1001(redis_server, transactional_db):
     assert int.from_bytes(data[:2], "big") == 1001
 
 
+def test_a_tab_that_stops_reading_gets_every_message_whole_and_in_order(
+    redis_server, transactional_db
+):
+    """
+    Its frames queue behind what the socket cannot take yet (several MiB
+    here: more than the kernel buffers hold), in order and never interleaved,
+    while other tabs keep receiving.
+    """
+    srv = Server(subprocess_env()).start()
+    try:
+        stalled, reading = Tab(srv.url), Tab(srv.url)
+        pad = "x" * 30000
+        for n in range(300):
+            call("tests.jsonly", None, BROADCAST, n=n, pad=pad)
+        started = time.monotonic()
+        got = [
+            reading.wait_for(lambda f: f.get("type") == "signal")["kwargs"]["n"] for _ in range(300)
+        ]
+        assert got == list(range(300)) and time.monotonic() - started < 20
+        frames = [stalled.wait_for(lambda f: f.get("type") == "signal") for _ in range(300)]
+        assert [f["kwargs"]["n"] for f in frames] == list(range(300))
+        assert all(f["kwargs"]["pad"] == pad for f in frames)
+        assert [f["seq"] for f in frames] == sorted(f["seq"] for f in frames)
+        stalled.close()
+        reading.close()
+    finally:
+        srv.stop()
+
+
 def test_a_burst_of_tabs_waits_for_redis_connections_instead_of_failing(
     redis_server, transactional_db
 ):

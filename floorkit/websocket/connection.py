@@ -67,7 +67,7 @@ class Connection:
         self.request = request
         self.token = token
         self.addresses = addresses_of(request)
-        self.outbox: collections.deque = collections.deque()
+        self.outbox: collections.deque | None = None  # created when a write must wait
         self.writer: gevent.Greenlet | None = None
         self.last_seq = 0
         self.held: list | None = None  # live messages held while missed ones are replayed
@@ -83,7 +83,7 @@ class Connection:
         """Write one complete frame, in order, without blocking the caller."""
         if self.closed:
             return
-        if not self.outbox and self.raw is not None:
+        if self.writer is None and self.raw is not None:  # nothing queued: straight out
             try:
                 sent = self.raw.send(frame)
             except BlockingIOError:
@@ -94,11 +94,15 @@ class Connection:
             if sent == len(frame):
                 return
             frame = memoryview(frame)[sent:]
-        self.outbox.append(frame)
+        outbox = self.outbox
+        if outbox is None:
+            outbox = self.outbox = collections.deque()
+        outbox.append(frame)
         if self.writer is None:
             self.writer = gevent.spawn(self._write_outbox)
 
     def _write_outbox(self) -> None:
+        """Write the queued frames; until it ends, every frame queues behind them."""
         try:
             while self.outbox and not self.closed:
                 self.sock.sendall(self.outbox.popleft())
@@ -106,6 +110,8 @@ class Connection:
             self.abort()
         finally:
             self.writer = None
+            if not self.outbox:
+                self.outbox = None
 
     def deliver(self, frame: bytes, seq: int | None) -> int:
         """
@@ -187,7 +193,7 @@ class Connection:
             self.writer.join(timeout=2)
         if not self.closed:
             self.closed = True
-            self.outbox.clear()
+            self.outbox = None
             try:
                 self.sock.shutdown(1)  # SHUT_WR
             except OSError:
@@ -197,7 +203,7 @@ class Connection:
         if self.closed:
             return
         self.closed = True
-        self.outbox.clear()
+        self.outbox = None
         try:
             self.sock.shutdown(2)
         except OSError:
