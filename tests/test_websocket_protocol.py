@@ -331,3 +331,27 @@ def test_bad_key_gets_400_with_its_whole_body(ports, key):
     with sock:
         assert status == 400
         assert body and b"Sec-WebSocket-Key" in body
+
+
+def test_frames_sent_with_the_handshake_are_not_lost(ports):
+    """
+    A client may send frames in the same write as its upgrade request: what
+    the HTTP reader read ahead is handed to the websocket, in order.
+    """
+    sock = socket.create_connection(("127.0.0.1", ports["default"]), timeout=5)
+    request = (
+        "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {GOOD_KEY}\r\n\r\n"
+    ).encode("latin-1")
+    frames = [masked_frame(ABNF.OPCODE_TEXT, f"early {n}".encode()) for n in range(3)]
+    sock.sendall(request + b"".join(frames))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += recv_exactly(sock, 1)
+    assert head.startswith(b"HTTP/1.1 101")
+    assert [read_server_frame(sock) for _ in range(3)] == [
+        (ABNF.OPCODE_TEXT, f"early {n}".encode()) for n in range(3)
+    ]
+    sock.sendall(masked_frame(ABNF.OPCODE_TEXT, b"later"))  # then straight from the socket
+    assert read_server_frame(sock) == (ABNF.OPCODE_TEXT, b"later")
+    sock.close()

@@ -21,7 +21,9 @@ Fixes to gevent-websocket 0.10.1, as subclasses of its ``WebSocket`` and
   handshakes are bytes (the package returned ``str``, which gevent cannot
   write: the body was lost and a traceback logged).
 
-Also: unmasked client frames are refused (close 1002, RFC 6455 5.1), and
+Also: an idle websocket holds no read buffer (``SocketReader``; the HTTP
+reader's buffer is 1 KiB, not 8), unmasked client frames are refused (close
+1002, RFC 6455 5.1), and
 ``WebSocket.last_seen`` records when the peer last sent a frame (pongs
 included), for finding dead peers.
 
@@ -87,6 +89,11 @@ _UNPACK_H = struct.Struct("!H").unpack
 _UNPACK_Q = struct.Struct("!Q").unpack
 #: Payloads up to this size are read together with their mask, in one call.
 _ONE_READ = 16384
+#: Read buffer of each client socket's HTTP reader. pywsgi's default is 8 KiB,
+#: allocated per connection for its whole life; an HTTP request's headers read
+#: as well through 1 KiB (a larger body is read straight into its destination),
+#: and a websocket reads through a ``SocketReader`` once upgraded.
+RFILE_BUFFER = 1024
 
 
 class MessageTooBigError(FrameTooLargeException):
@@ -111,6 +118,33 @@ def unmask(payload: bytes, mask: bytes) -> bytes:
         return b""
     key = mask * (length >> 2) + mask[: length & 3]
     return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(length, "big")
+
+
+class SocketReader:
+    """
+    ``read(n)``: ``n`` bytes from a socket, fewer only at EOF. Reads ahead up
+    to 4 KiB and keeps what it has not handed out yet, as ``BufferedReader``
+    does, but holds no buffer while idle (an idle websocket waits with none)
+    and waits one C-to-Python call shallower, which is saved with every
+    waiting greenlet's stack. ``buffered`` is what an earlier reader of the
+    socket had read ahead.
+    """
+
+    __slots__ = ("recv", "pending")
+
+    def __init__(self, sock: Any, buffered: bytes = b"") -> None:
+        self.recv = sock.recv
+        self.pending = buffered
+
+    def read(self, n: int) -> bytes:
+        pending = self.pending
+        while len(pending) < n:
+            chunk = self.recv(max(n - len(pending), 4096))
+            if not chunk:
+                break
+            pending = pending + chunk if pending else chunk
+        self.pending = pending[n:]
+        return pending[:n]
 
 
 def is_valid_close_code(code: int) -> bool:
@@ -541,15 +575,39 @@ class WebSocketHandler(_handler.WebSocketHandler):
         )
         return [msg.encode("utf-8")]
 
+    def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
+        if rfile is None:  # see RFILE_BUFFER
+            rfile = sock.makefile("rb", RFILE_BUFFER)
+        super().__init__(sock, address, server, rfile)
+
     def run_websocket(self) -> None:
-        """Run the application on the websocket, then end the connection with ``linger()``."""
+        """
+        Run the application on the websocket, then end the connection with
+        ``linger()``. The websocket reads its socket through a
+        ``SocketReader`` (no buffer held while idle), and pywsgi's parsed
+        request headers, copied into ``environ`` already, are let go.
+        """
         if getattr(self, "prevent_wsgi_call", False):
             return super().run_websocket()
+        self.headers = None
+        self.websocket.raw_read = SocketReader(self.socket, self._read_ahead()).read
         try:
             super().run_websocket()
         finally:
             self.linger()
         return None
+
+    def _read_ahead(self) -> bytes:
+        """What the HTTP reader holds past the handshake (frames sent at once), without waiting."""
+        sock = self.socket
+        timeout = sock.gettimeout()
+        sock.settimeout(0)
+        try:
+            return self.rfile.read1(RFILE_BUFFER) or b""
+        except OSError:  # nothing there (a non-blocking read), or a dead socket
+            return b""
+        finally:
+            sock.settimeout(timeout)
 
     def linger(self) -> None:
         """

@@ -22,27 +22,12 @@ from floorkit.websocket.router import Router
 
 logger = logging.getLogger("floorkit.websocket")
 
-#: Read buffer of each client socket. pywsgi's default is 8 KiB, allocated
-#: per connection for its whole life; a websocket's frames and an HTTP
-#: request's headers read as well through 1 KiB (a larger body is read
-#: straight into its destination), and 2,000 idle tabs need 14 MiB less.
-RFILE_BUFFER = 1024
-
 
 class FloorkitHandler(WebSocketHandler):
     """
     Upgrades only requests for the websocket path, and only from an allowed
     ``Origin`` (HTTP 403 otherwise, before the upgrade).
     """
-
-    def __init__(self, sock, address, server, rfile=None):
-        if rfile is None:
-            rfile = sock.makefile("rb", RFILE_BUFFER)
-        super().__init__(sock, address, server, rfile)
-
-    def run_websocket(self):
-        self.headers = None  # parsed into environ already; a websocket lives long
-        return super().run_websocket()
 
     def upgrade_websocket(self):
         if self.environ.get("PATH_INFO") != self.server.websocket_path:
