@@ -334,8 +334,7 @@ class Connection:
             error_id = report_failure(signal, request, exc, f"for window {request.window}")
             self.error(call_id, "handler_failed", f"{signal} failed (error {error_id})", error_id)
         finally:
-            if _db_users:
-                close_db_connections()
+            close_db_connections()
 
 
 _db_users: weakref.WeakSet = weakref.WeakSet()  # greenlets that opened a DB connection
@@ -353,6 +352,8 @@ def close_db_connections() -> None:
     Close the database connections this greenlet opened (each greenlet has its
     own); free when it opened none, which is the common case of a call.
     """
+    if not _db_users:  # no greenlet holds one: skip the lookup
+        return
     current = gevent.getcurrent()
     if current in _db_users:
         _db_users.discard(current)
