@@ -6,7 +6,11 @@ class FloorkitConfig(AppConfig):
     verbose_name = "floorkit"
 
     def ready(self) -> None:
+        from django.conf import settings
+
         from floorkit import checks  # noqa: F401  (registers the system checks)
         from floorkit.discovery import autodiscover
+        from floorkit.rq_defaults import apply
 
+        apply(settings)
         autodiscover()

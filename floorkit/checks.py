@@ -107,23 +107,48 @@ def check_redis(app_configs=None, **kwargs):
 
 @register(Tags.compatibility)
 def check_worker_class(app_configs=None, **kwargs):
+    """
+    W003: ``RQ["WORKER_CLASS"]`` is not one of floorkit's worker classes, so
+    (with ``rqworker``'s default ``--serializer``) it reads pickle and fails
+    every floorkit job. floorkit's own default (``floorkit.rq_defaults``)
+    never triggers it; a user's own class keeps working, with this warning,
+    when every ``rqworker`` runs with ``--serializer`` JSON (then silence it).
+    """
     from floorkit.async_signal import all_signals
+    from floorkit.rq_defaults import FIX
 
     if not any(h.delayed for info in registry.all() for h in info.handlers) and not all_signals():
         return []
-    worker_class = (getattr(settings, "RQ", None) or {}).get("WORKER_CLASS")
-    if isinstance(worker_class, type):
-        worker_class = f"{worker_class.__module__}.{worker_class.__qualname__}"
-    if not (worker_class or "").startswith("floorkit.worker."):
-        return [
-            Warning(
-                "floorkit's jobs are JSON, but RQ's default worker reads pickle.",
-                hint="Set RQ = {'WORKER_CLASS': 'floorkit.worker.SimpleWorker'}, or run "
-                "rqworker with --serializer rq.serializers.JSONSerializer.",
-                id="floorkit.W003",
-            )
-        ]
-    return []
+    worker_class = configured = (getattr(settings, "RQ", None) or {}).get("WORKER_CLASS")
+    if isinstance(worker_class, str):
+        from django.utils.module_loading import import_string
+
+        try:
+            worker_class = import_string(worker_class)
+        except ImportError as exc:
+            return [
+                Warning(
+                    f"RQ['WORKER_CLASS'] {worker_class!r} cannot be imported ({exc}).",
+                    hint=FIX,
+                    id="floorkit.W003",
+                )
+            ]
+    from floorkit.worker import _FloorkitWorkerMixin
+
+    if isinstance(worker_class, type) and issubclass(worker_class, _FloorkitWorkerMixin):
+        return []
+    if not isinstance(configured, str):
+        name = getattr(worker_class, "__qualname__", repr(worker_class))
+        configured = f"{getattr(worker_class, '__module__', '')}.{name}"
+    return [
+        Warning(
+            f"RQ['WORKER_CLASS'] {configured} is not a floorkit worker: it reads jobs "
+            "with rqworker's --serializer, pickle by default, and would fail every "
+            "floorkit job (they are JSON).",
+            hint=FIX,
+            id="floorkit.W003",
+        )
+    ]
 
 
 @register(Tags.compatibility)

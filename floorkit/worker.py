@@ -2,11 +2,11 @@
 RQ worker classes that read floorkit's JSON jobs.
 
 RQ pickles by default; floorkit's jobs are JSON (``rq.serializers.JSONSerializer``),
-and a worker must use the same serializer. Point django-rq at one of these::
+and a worker must use the same serializer. ``SimpleWorker`` is django-rq's
+default worker class once floorkit is installed (``floorkit.rq_defaults``), so
+``python manage.py rqworker default`` runs floorkit jobs; to pick one::
 
-    RQ = {"WORKER_CLASS": "floorkit.worker.SimpleWorker"}
-
-and ``python manage.py rqworker default`` runs floorkit jobs.
+    RQ = {"WORKER_CLASS": "floorkit.worker.ForkingWorker"}
 
 ``SimpleWorker`` (recommended) runs jobs in the worker process: about 8×
 RQ's forking worker (docs/async_signals.md), but a job that crashes the
@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 import rq
+from rq.exceptions import DeserializationError
 from rq.executions import Execution
 from rq.job import Job, JobStatus, _job_stack
 from rq.repeat import Repeat
@@ -36,10 +37,26 @@ class FloorkitJob(Job):
     """
     RQ's ``Job``, with the PERSIST that ``perform()`` sends on its own moved
     into the pipeline that marks the job started (same write, one round trip
-    fewer). Used by ``SimpleWorker`` unless another job class is configured.
+    fewer). Used by ``SimpleWorker`` unless another job class is configured,
+    and django-rq's default job class (``floorkit.rq_defaults``).
+
+    A job whose data the worker's serializer cannot read fails with a
+    ``DeserializationError`` whose text names the serializer and the fix.
     """
 
     _persist_sent = False
+
+    def _deserialize_data(self) -> None:
+        try:
+            super()._deserialize_data()
+        except DeserializationError as exc:
+            from floorkit.rq_defaults import serializer_failure
+
+            cause = exc.__cause__
+            detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+            raise DeserializationError(
+                serializer_failure(self.id, self.serializer) + detail
+            ) from cause
 
     def prepare_for_execution(self, worker_name: str, pipeline: Any) -> None:
         super().prepare_for_execution(worker_name, pipeline)
