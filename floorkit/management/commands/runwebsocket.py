@@ -21,6 +21,21 @@ def _patched() -> bool:
     return monkey.is_module_patched("socket")
 
 
+def _reexec_argv() -> list[str]:
+    """
+    The command line that runs this process again through
+    ``floorkit.websocket.run``, launched the way it was: ``-m MODULE`` for
+    ``python -m django``, else the script (``manage.py``, ``django-admin``)
+    by absolute path, so that a changed working directory cannot matter.
+    """
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None:  # python -m django ...: run the module again, never its file
+        module = spec.name.removesuffix(".__main__")
+        return [sys.executable, "-m", "floorkit.websocket.run", "-m", module, *sys.argv[1:]]
+    script = os.path.abspath(sys.argv[0])
+    return [sys.executable, "-m", "floorkit.websocket.run", script, *sys.argv[1:]]
+
+
 class Command(BaseCommand):
     help = "Serve floorkit's websocket endpoint (and the site with --http) with gevent."
 
@@ -30,7 +45,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         if not _patched():
-            os.execv(sys.executable, [sys.executable, "-m", "floorkit.websocket.run", *sys.argv])
+            os.execv(sys.executable, _reexec_argv())
         host, port = self.parse_addrport(options["addrport"])
         from floorkit import conf, tracing
 
