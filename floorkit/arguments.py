@@ -54,13 +54,13 @@ def _to_int(value: Any) -> int:
 def _to_float(value: Any) -> float:
     if isinstance(value, bool):
         raise _Reject(f"expected float, got {_describe(value)}")
-    if isinstance(value, int | float):
-        result = float(value)
-    elif isinstance(value, str):
+    if isinstance(value, int | float | str):
         try:
             result = float(value)
         except ValueError:
             raise _Reject(f"expected float, got {_describe(value)}") from None
+        except OverflowError:  # an int past the float range
+            raise _Reject(f"expected a finite float, got {_describe(value)}") from None
     else:
         raise _Reject(f"expected float, got {_describe(value)}")
     if not math.isfinite(result):

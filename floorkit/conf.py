@@ -25,6 +25,9 @@ Key                        Meaning (default)
 ``RETRY``                  Default retries of a failing delayed handler (``0``).
 ``WEBSOCKET_URL``          Path of the websocket endpoint (``"/ws/floorkit/"``).
 ``MAX_MESSAGE_SIZE``       Largest websocket message accepted, in bytes (``1048576``).
+``HANDSHAKE_TIMEOUT``      Seconds a connection may take to send its request line and
+                           headers (websocket handshake or HTTP request) before it is
+                           dropped (``10``; ``0`` disables).
 ``RATE_LIMIT``             Calls per second allowed per connection, burst twice that
                            (``50``; ``0`` disables).
 ``HEARTBEAT``              Seconds between heartbeats; a silent peer is dropped after
@@ -75,6 +78,7 @@ DEFAULTS: dict[str, Any] = {
     "RETRY": 0,
     "WEBSOCKET_URL": "/ws/floorkit/",
     "MAX_MESSAGE_SIZE": 1024 * 1024,
+    "HANDSHAKE_TIMEOUT": 10,
     "RATE_LIMIT": 50,
     "HEARTBEAT": 20,
     "ALLOW_ANONYMOUS": True,

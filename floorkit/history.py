@@ -33,6 +33,14 @@ class Missed:
     lost: bool = False
 
 
+MAX_CURSOR = 2**63 - 2  # seq is a signed 64-bit Redis counter; "after" + 1 must fit
+
+
+def valid_cursor(after: object) -> bool:
+    """Whether ``after`` can be a resume point: an integer from 0 to ``MAX_CURSOR``."""
+    return type(after) is int and 0 <= after <= MAX_CURSOR
+
+
 def current_seq() -> int:
     """The sequence number of the last message published (0 before any)."""
     with redis_errors("reading the message sequence"):

@@ -64,7 +64,7 @@ def check_json_arguments(signal: str, handler: str, kwargs: dict[str, Any]) -> N
     """Raise ``InvalidArguments`` for an argument that a JSON job cannot carry."""
     for name, value in kwargs.items():
         try:
-            json.dumps(value)
+            json.dumps(value, allow_nan=False)
         except (TypeError, ValueError):
             raise InvalidArguments(
                 signal,
@@ -117,7 +117,7 @@ def run_handler(signal: str, path: str, request: dict[str, Any], kwargs: dict[st
     finally:
         close_old_connections()
     try:
-        json.dumps(result)
+        json.dumps(result, allow_nan=False)
     except (TypeError, ValueError):
         return None
     return result

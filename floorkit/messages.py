@@ -39,14 +39,10 @@ import re
 import uuid
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
-
-from floorkit import conf
+from floorkit import conf, wire
 from floorkit.connection import get_redis, key, redis_errors
 from floorkit.exceptions import InvalidArguments
 from floorkit.request import SignalRequest
-
-_encoder = DjangoJSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def channel(address: str) -> str:
@@ -62,7 +58,7 @@ def encode(
     hop: str | None = None,
 ) -> bytes:
     """Encode the message once; the same bytes go to every address and socket."""
-    return _encoder.encode(
+    return wire.encode(
         {
             "type": "signal",
             "id": message_id,

@@ -172,7 +172,7 @@ def flush() -> int:
     return len(events)
 
 
-_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_encode = json.JSONEncoder(separators=(",", ":"), default=str, allow_nan=False).encode
 
 _drops = {"events": 0, "warned": 0.0}
 

@@ -10,18 +10,19 @@ status (500 for a failing handler); nothing runs on a refused call.
 
 from __future__ import annotations
 
+import functools
 import json
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
-from floorkit import conf, identity
+from floorkit import conf, identity, wire
 from floorkit.dispatch import call_from_client, replayed_messages, report_failure
 from floorkit.exceptions import FloorkitError
-from floorkit.history import current_seq, wait
+from floorkit.history import MAX_CURSOR, current_seq, valid_cursor, wait
 from floorkit.request import WINDOW_HEADER, SignalRequest
 from floorkit.targets import addresses_of
 
@@ -29,6 +30,9 @@ STATUS = {
     "bad_request": 400,
     "invalid_arguments": 400,
     "invalid_target": 400,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "too_large": 413,
     "login_required": 403,
     "not_allowed": 403,
     "foreign_window": 403,
@@ -39,11 +43,47 @@ STATUS = {
 }
 
 
+_DUMPS = {"allow_nan": False, "separators": (",", ":")}  # nothing JSON.parse cannot read
+
+
 def _error(kind: str, message: str, error_id: str | None = None) -> JsonResponse:
     return JsonResponse(
         {"ok": False, "kind": kind, "message": message, "error_id": error_id},
         status=STATUS.get(kind, 400),
+        json_dumps_params=_DUMPS,
     )
+
+
+def _endpoint(method: str):
+    """
+    Make a view a floorkit endpoint for one HTTP ``method``: any other method
+    gets a JSON 405 with ``Allow``, and a body over Django's
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` a JSON 413, so that every answer of a
+    floorkit URL is JSON.
+    """
+
+    def decorate(view):
+        @csrf_exempt  # the POST views check CSRF themselves (csrf_protect_json)
+        @functools.wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if request.method != method:
+                response = _error("method_not_allowed", f"use {method} for this endpoint")
+                response["Allow"] = method
+                return response
+            try:
+                return view(request, *args, **kwargs)
+            except RequestDataTooBig:
+                return _error("too_large", "the request body is too large")
+
+        return wrapped
+
+    return decorate
+
+
+@csrf_exempt  # nothing runs here
+def not_found(request, path: str = "") -> JsonResponse:
+    """Any other URL under floorkit's prefix: a JSON 404."""
+    return _error("not_found", f"no floorkit endpoint at {request.path!r}")
 
 
 class _JSONCsrf(CsrfViewMiddleware):
@@ -69,7 +109,7 @@ def csrf_protect_json(view):
 
 
 def _json(data: dict) -> JsonResponse:
-    return JsonResponse(data, encoder=DjangoJSONEncoder)
+    return JsonResponse(data, encoder=DjangoJSONEncoder, json_dumps_params=_DUMPS)
 
 
 def _window_request(request) -> SignalRequest | JsonResponse:
@@ -87,7 +127,7 @@ def _refuse_anonymous(authenticated: bool) -> JsonResponse | None:
     return None
 
 
-@require_POST
+@_endpoint("POST")
 @csrf_protect_json
 def window(request) -> JsonResponse:
     """Issue a window to this session: ``{"window", "token", "seq"}``."""
@@ -101,7 +141,7 @@ def window(request) -> JsonResponse:
     return _json({"window": window_id, "token": token, "seq": current_seq()})
 
 
-@require_POST
+@_endpoint("POST")
 @csrf_protect_json
 def call(request) -> JsonResponse:
     """
@@ -114,9 +154,9 @@ def call(request) -> JsonResponse:
     if isinstance(signal_request, JsonResponse):
         return signal_request
     try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _error("bad_request", f"malformed JSON: {exc}")
+        body = wire.decode(request.body)
+    except wire.BadJSON as exc:
+        return _error(*wire.refusal(exc))
     if not isinstance(body, dict) or not isinstance(body.get("signal"), str):
         return _error("bad_request", 'the body must be {"signal": NAME, "kwargs": {...}}')
     signal = body["signal"]
@@ -142,7 +182,7 @@ def call(request) -> JsonResponse:
         return _error("handler_failed", f"{signal} failed (error {error_id})", error_id)
 
 
-@require_GET
+@_endpoint("GET")
 def poll(request) -> JsonResponse:
     """
     The window's messages after ``?after=SEQ``, in order:
@@ -158,7 +198,9 @@ def poll(request) -> JsonResponse:
     try:
         after = int(request.GET["after"])
     except (KeyError, ValueError):
-        return _error("bad_request", "?after=SEQ (an integer) is required")
+        after = None
+    if not valid_cursor(after):
+        return _error("bad_request", f"?after=SEQ (an integer from 0 to {MAX_CURSOR}) is required")
     timeout = conf.get("LONG_POLL") if _cooperative() else 0
     try:
         found = wait(addresses_of(signal_request), after, timeout)

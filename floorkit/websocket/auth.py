@@ -24,7 +24,9 @@ from floorkit.request import SignalRequest
 def origin_allowed(environ: dict) -> bool:
     """
     Whether the upgrade request's ``Origin`` may open a socket: its host is
-    the ``Host`` of the request and allowed by ``ALLOWED_HOSTS``, or it is in
+    the ``Host`` of the request and allowed by ``ALLOWED_HOSTS`` and its
+    scheme is the request's (``https`` behind a proxy that sets
+    ``SECURE_PROXY_SSL_HEADER``, else the server's own), or it is in
     ``CSRF_TRUSTED_ORIGINS`` (wildcards as in Django). Browsers always send
     ``Origin`` on websockets; a request without one (a non-browser client,
     which cannot carry a victim's cookies across sites) is allowed.
@@ -48,13 +50,18 @@ def origin_allowed(environ: dict) -> bool:
             ):
                 return True
     host = environ.get("HTTP_HOST", "")
-    if parsed.netloc.lower() != host.lower():
+    if parsed.netloc.lower() != host.lower() or parsed.scheme != _scheme(environ):
         return False
     domain, _port = split_domain_port(host)
     allowed = settings.ALLOWED_HOSTS
     if settings.DEBUG and not allowed:
         allowed = [".localhost", "127.0.0.1", "[::1]"]
     return bool(domain) and validate_host(domain, allowed)
+
+
+def _scheme(environ: dict) -> str:
+    """The scheme the page must have used: ``https`` when Django deems the request secure."""
+    return "https" if WSGIRequest(environ).is_secure() else "http"
 
 
 def identify(environ: dict) -> SignalRequest:

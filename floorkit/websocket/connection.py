@@ -10,7 +10,6 @@ are written in the order they were sent.
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import time
 import uuid
@@ -18,11 +17,10 @@ import weakref
 from typing import Any
 
 import gevent
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections as db_connections
 from django.db.backends.signals import connection_created
 
-from floorkit import conf, identity, tracing
+from floorkit import conf, identity, tracing, wire
 from floorkit.dispatch import call_from_client, replayed_messages, report_failure
 from floorkit.exceptions import FloorkitError
 from floorkit.request import SignalRequest
@@ -32,11 +30,9 @@ from floorkit.websocket.runners import runners
 
 logger = logging.getLogger("floorkit.websocket")
 
-_encoder = DjangoJSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
 
 def _json_frame(data: dict[str, Any]) -> bytes:
-    return text_frame(_encoder.encode(data).encode())
+    return text_frame(wire.encode(data).encode())
 
 
 class Connection:
@@ -244,9 +240,9 @@ class Connection:
     def handle(self, message: str | bytes) -> None:
         """Handle one client frame; every refusal is an error frame, never a close."""
         try:
-            data = json.loads(message)
-        except (ValueError, UnicodeDecodeError) as exc:
-            self.error(None, "bad_request", f"malformed JSON: {exc}")
+            data = wire.decode(message)
+        except wire.BadJSON as exc:
+            self.refuse_json(exc)
             return
         if not isinstance(data, dict):
             self.error(None, "bad_request", "a frame must be a JSON object")
@@ -264,7 +260,7 @@ class Connection:
             )
             return
         if not _valid_id(call_id):
-            self.error(None, "bad_request", "a call needs an integer 'id'")
+            self.error(None, "bad_request", f"a call needs an integer 'id' from 1 to {MAX_ID}")
             return
         signal = data.get("signal")
         if not isinstance(signal, str):
@@ -289,6 +285,12 @@ class Connection:
             )
             return
         runners.run(self.run_call, call_id, signal, kwargs, data.get("to"))
+
+    def refuse_json(self, exc: wire.BadJSON) -> None:
+        """Answer a frame ``wire.decode()`` refused, echoing its call id if valid."""
+        data = exc.data if isinstance(exc.data, dict) else {}
+        call_id = data.get("id") if _valid_id(data.get("id")) else None
+        self.error(call_id, *wire.refusal(exc))
 
     def take_token(self) -> bool:
         rate = self.rate
@@ -364,8 +366,12 @@ def close_db_connections() -> None:
 UNRECOVERABLE = -1  # a reconnect whose window could not be reclaimed
 
 
+MAX_ID = 2**53 - 1  # the largest integer a browser's Number holds exactly
+
+
 def _valid_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """Whether ``value`` is a call id: an integer from 1 to ``MAX_ID`` (not a bool)."""
+    return type(value) is int and 0 < value <= MAX_ID
 
 
 def open_connection(ws, sock, environ: dict) -> tuple[Connection, int | None]:
@@ -377,6 +383,7 @@ def open_connection(ws, sock, environ: dict) -> tuple[Connection, int | None]:
     """
     from urllib.parse import parse_qs
 
+    from floorkit.history import valid_cursor
     from floorkit.websocket.auth import identify
 
     try:
@@ -390,6 +397,8 @@ def open_connection(ws, sock, environ: dict) -> tuple[Connection, int | None]:
         after = int(query["last"][0])
     except (KeyError, ValueError):
         after = None
+    if after is not None and not valid_cursor(after):
+        after = UNRECOVERABLE  # no such point in the logs: start from now, and say so
     if window is None:
         window, token = identity.new_window(request.session)
         if after is not None:  # the old window is not ours to resume: say so

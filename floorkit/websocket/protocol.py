@@ -493,6 +493,7 @@ class WebSocketHandler(_handler.WebSocketHandler):
             max_message_size=...)``.
     """
 
+    SUPPORTED_VERSIONS = ("13",)  # RFC 6455; 7 and 8 were drafts
     websocket_class: type[WebSocket] = WebSocket
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
     linger_timeout: float = 2.0

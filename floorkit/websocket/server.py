@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import time
 import weakref
 
@@ -23,11 +24,64 @@ from floorkit.websocket.router import Router
 logger = logging.getLogger("floorkit.websocket")
 
 
+_REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-length: 0\r\n\r\n"
+
+
+class HandshakeTimeout(socket.timeout):
+    """A request line and headers that took longer than ``HANDSHAKE_TIMEOUT``."""
+
+
 class FloorkitHandler(WebSocketHandler):
     """
     Upgrades only requests for the websocket path, and only from an allowed
     ``Origin`` (HTTP 403 otherwise, before the upgrade).
+
+    A request's line and headers must arrive within ``HANDSHAKE_TIMEOUT``
+    seconds of the first byte being awaited (the timer starts when the handler
+    waits for a request, so an idle keep-alive connection is closed after it
+    too); a slower peer is disconnected, so half-open requests cannot hold file
+    descriptors. Once the headers are in, the timer stops: an upgraded
+    websocket may stay idle as long as its heartbeats answer.
     """
+
+    _head_timer: gevent.Timeout | None = None
+
+    def read_requestline(self):
+        self._stop_head_timer()
+        timeout = self.server.handshake_timeout
+        if timeout:
+            self._head_timer = gevent.Timeout.start_new(timeout, HandshakeTimeout("handshake"))
+        try:
+            line = super().read_requestline()
+        except BaseException:
+            self._stop_head_timer()
+            raise
+        if not line:
+            self._stop_head_timer()
+        return line
+
+    def read_request(self, raw_requestline):
+        try:
+            return super().read_request(raw_requestline)
+        finally:
+            self._stop_head_timer()
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.close()
+            self._head_timer = None
+
+    def handle(self):
+        try:
+            super().handle()
+        finally:
+            self._stop_head_timer()
+
+    def _handle_client_error(self, ex):
+        if isinstance(ex, HandshakeTimeout):  # expected: answered 408, no traceback
+            logger.debug("dropped %s: headers not received in time", self.client_address)
+            return ("408", _REQUEST_TIMEOUT)
+        return super()._handle_client_error(ex)
 
     def upgrade_websocket(self):
         if self.environ.get("PATH_INFO") != self.server.websocket_path:
@@ -39,7 +93,8 @@ class FloorkitHandler(WebSocketHandler):
         return super().upgrade_websocket()
 
     def log_request(self):  # one line per websocket would flood the log
-        if self.environ.get("PATH_INFO") != self.server.websocket_path:
+        environ = getattr(self, "environ", None) or {}  # none for a request refused unparsed
+        if environ.get("PATH_INFO") != self.server.websocket_path:
             super().log_request()
 
 
@@ -57,6 +112,7 @@ class WebsocketServer(pywsgi.WSGIServer):
         kwargs.setdefault("handler_class", FloorkitHandler)
         super().__init__(listener, self.application, **kwargs)
         self.max_message_size = conf.get("MAX_MESSAGE_SIZE")
+        self.handshake_timeout = conf.get("HANDSHAKE_TIMEOUT")
 
     def application(self, environ, start_response):
         ws = environ.get("wsgi.websocket")
