@@ -23,6 +23,9 @@ Key                        Meaning (default)
 ``DEFAULT_QUEUE``          RQ queue of delayed handlers without ``queue=`` (``"default"``).
 ``JOB_TIMEOUT``            RQ job timeout in seconds for delayed handlers (``600``).
 ``RETRY``                  Default retries of a failing delayed handler (``0``).
+``WORKER_LEASE``           Seconds a running job stays claimed by its worker without
+                           renewal; a job whose worker died is retried or failed
+                           within about three leases (``20``; see floorkit.job_lease).
 ``WEBSOCKET_URL``          Path of the websocket endpoint (``"/ws/floorkit/"``).
 ``MAX_MESSAGE_SIZE``       Largest websocket message accepted, in bytes (``1048576``).
 ``HANDSHAKE_TIMEOUT``      Seconds a connection may take to send its request line and
@@ -76,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_QUEUE": "default",
     "JOB_TIMEOUT": 600,
     "RETRY": 0,
+    "WORKER_LEASE": 20,
     "WEBSOCKET_URL": "/ws/floorkit/",
     "MAX_MESSAGE_SIZE": 1024 * 1024,
     "HANDSHAKE_TIMEOUT": 10,

@@ -32,6 +32,8 @@ from rq.repeat import Repeat
 from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
+from floorkit.job_lease import Renewal, lease_seconds, reclaim_abandoned
+
 
 class FloorkitJob(Job):
     """
@@ -89,9 +91,33 @@ class _FloorkitWorkerMixin:
 
         tracing.set_role("worker")
         kwargs["serializer"] = JSONSerializer
+        self.lease = lease_seconds()
+        kwargs.setdefault("maintenance_interval", self.lease)
+        kwargs.setdefault("job_monitoring_interval", max(1, self.lease // 4))
         self._beat_at = 0.0
         self._beat_timeout = 0
         super().__init__(*args, **kwargs)
+
+    # -- job leases (floorkit.job_lease): a dead worker's job is found in ~3 leases
+
+    @property
+    def dequeue_timeout(self) -> int:
+        """Wake from the blocking pop at least once a lease, to run maintenance."""
+        return max(1, min(super().dequeue_timeout, self.lease))
+
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        """A started job's claim lasts one lease, renewed every quarter lease."""
+        return self.lease
+
+    def clean_registries(self) -> None:
+        """RQ's maintenance, after retrying or failing the jobs of dead workers."""
+        for queue in self.queues:
+            if queue.acquire_maintenance_lock():
+                try:
+                    reclaim_abandoned(queue, self._exc_handlers)
+                finally:
+                    queue.release_maintenance_lock()
+        super().clean_registries()
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         timeout = timeout or self.worker_ttl + 60
@@ -221,9 +247,11 @@ class SimpleWorker(_FloorkitWorkerMixin, rq.SimpleWorker):
         self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
 
     def execute_job(self, job: Job, queue: Any) -> None:
+        renewal = Renewal(self, job, self.lease).start()
         try:
             super().execute_job(job, queue)
         finally:
+            renewal.stop()
             self._flush_pending_job_heartbeat()  # only if RQ ended the job another way
 
 
