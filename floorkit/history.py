@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from floorkit import conf
 from floorkit.connection import get_redis, redis_errors
-from floorkit.messages import log_key, seq_key
+from floorkit.messages import epoch_key, log_key, seq_key
 
 
 @dataclass
@@ -25,12 +25,14 @@ class Missed:
     The messages after ``after``: ``payloads`` (encoded, in order), ``last``
     (the sequence number to resume from) and ``lost`` (``True`` when some of
     them are no longer in the logs: trimmed by ``LOG_MAXLEN`` or expired after
-    ``LOG_RETENTION``).
+    ``LOG_RETENTION``, or numbered in another epoch), with ``epoch``, the
+    counter's epoch that ``last`` belongs to.
     """
 
     payloads: list[bytes] = field(default_factory=list)
     last: int = 0
     lost: bool = False
+    epoch: str | None = None  # of the counter now; ``last`` counts in it
 
 
 MAX_CURSOR = 2**63 - 2  # seq is a signed 64-bit Redis counter; "after" + 1 must fit
@@ -41,10 +43,24 @@ def valid_cursor(after: object) -> bool:
     return type(after) is int and 0 <= after <= MAX_CURSOR
 
 
+def current_position() -> tuple[int, str]:
+    """
+    ``(seq, epoch)``: the sequence number of the last message published (0
+    before any) and the epoch of the counter, created now if it has none yet
+    (the publish script creates it too; whichever comes first stays).
+    """
+    candidate = f"{time.time_ns() // 1000}"
+    with redis_errors("reading the message sequence"):
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.get(seq_key())
+        pipe.set(epoch_key(), candidate, nx=True, get=True)
+        seq, epoch = pipe.execute()
+    return int(seq or 0), (epoch.decode() if epoch is not None else candidate)
+
+
 def current_seq() -> int:
     """The sequence number of the last message published (0 before any)."""
-    with redis_errors("reading the message sequence"):
-        return int(get_redis().get(seq_key()) or 0)
+    return current_position()[0]
 
 
 def _seq(entry_id: bytes | str) -> int:
@@ -53,19 +69,32 @@ def _seq(entry_id: bytes | str) -> int:
     return int(entry_id.split("-", 1)[0])
 
 
-def missed(addresses: list[str], after: int) -> Missed:
-    """Return what was published to ``addresses`` after sequence number ``after``."""
+def missed(addresses: list[str], after: int, epoch: str | None = None) -> Missed:
+    """
+    Return what was published to ``addresses`` after sequence number ``after``
+    of ``epoch``. A cursor of another epoch than the counter's (Redis restarted
+    empty since) means nothing now: then everything logged in the current
+    epoch is returned, with ``lost`` set. ``epoch=None`` trusts the cursor.
+    """
     keys = [log_key(address) for address in addresses]
     with redis_errors("reading message logs"):
         pipe = get_redis().pipeline(transaction=False)
+        pipe.get(epoch_key())
         for stream in keys:
             pipe.xrange(stream, min=f"{after + 1}-0", max="+")
         for stream in keys:
             pipe.exists(stream)
             pipe.get(f"{stream}:last")
             pipe.get(f"{stream}:trimmed")
-        replies = pipe.execute()
-    result = Missed(last=after)
+        current, *replies = pipe.execute()
+    current = current.decode() if current is not None else None
+    if epoch is not None and epoch != current:
+        if current is None:
+            current = current_position()[1]
+        result = missed(addresses, 0, None)
+        result.lost, result.epoch = True, current
+        return result
+    result = Missed(last=after, epoch=current)
     merged: dict[int, bytes] = {}
     for stream_entries in replies[: len(keys)]:
         for entry_id, fields in stream_entries:
@@ -85,12 +114,12 @@ def missed(addresses: list[str], after: int) -> Missed:
 BLOCK_SLICE = 4.0
 
 
-def wait(addresses: list[str], after: int, timeout: float) -> Missed:
+def wait(addresses: list[str], after: int, timeout: float, epoch: str | None = None) -> Missed:
     """
     Like ``missed()``, but when nothing was missed, block up to ``timeout``
     seconds for the next message (long polling; cooperative under gevent).
     """
-    found = missed(addresses, after)
+    found = missed(addresses, after, epoch)
     if found.payloads or found.lost or timeout <= 0:
         return found
     streams = {log_key(address): f"{after}-0" for address in addresses}
@@ -105,4 +134,4 @@ def wait(addresses: list[str], after: int, timeout: float) -> Missed:
         with redis_errors("waiting for messages"):
             reply = client.xread(streams, count=conf.get("LOG_MAXLEN"), block=block)
         if reply:
-            return missed(addresses, after)
+            return missed(addresses, after, epoch)

@@ -9,15 +9,19 @@ A call to signal ``S`` with targets publishes one message per *address*
 The payload is a UTF-8 JSON object, which is also exactly the websocket
 frame a browser receives::
 
-    {"type": "signal", "seq": 42, "id": "<message id>",
+    {"type": "signal", "seq": 42, "epoch": "1764680000123456", "id": "<message id>",
      "signal": "demo.chat.show", "kwargs": {...}, "trace": "<trace id>",
      "hop": "<hop id of the publication, for tracing>"}
 
 ``seq`` numbers every message of the project (one Redis counter,
 ``<KEY_PREFIX>:seq``); the addresses of one call share it, so a tab reached
 twice gets it once, and a tab that processed up to ``seq`` N knows exactly
-what it missed. Keys come in this order, ``seq`` first, so that a router can
-read it without parsing the JSON.
+what it missed. ``epoch`` (``<KEY_PREFIX>:epoch``) names the life of that
+counter: a Redis that restarts empty (no persistence, a failover to an empty
+replica) starts ``seq`` again from 1 under a new epoch, so a reader holding a
+cursor of another epoch knows its cursor means nothing now and that it lost
+messages. Keys come in this order, ``seq`` then ``epoch`` first, so that a
+router can read them without parsing the JSON.
 
 Each message is also appended to a capped Redis stream per address,
 ``<KEY_PREFIX>:log:<address>`` (entry id ``<seq>-0``, field ``m``: the
@@ -80,33 +84,54 @@ def trace_of(payload: bytes) -> tuple[str, str] | None:
 
 
 _SEQ_AT = len(b'{"type":"signal","seq":')
+_EPOCH = b',"epoch":"'
 
 
-def message_seq(payload: bytes) -> int | None:
+def message_position(payload: bytes) -> tuple[int | None, str | None]:
     """
-    The sequence number of a published message, read without parsing the
-    JSON (it comes first); ``None`` for a payload that is not a floorkit message.
+    The ``(seq, epoch)`` of a published message, read without parsing the
+    JSON (they come first); ``(None, None)`` for a payload that is not a
+    floorkit message.
     """
     if payload.startswith(b'{"type":"signal","seq":'):
         end = payload.find(b",", _SEQ_AT)
         if end > 0:
             try:
-                return int(payload[_SEQ_AT:end])
+                seq = int(payload[_SEQ_AT:end])
             except ValueError:
-                return None
-    return None
+                return None, None
+            if payload.startswith(_EPOCH, end):
+                start = end + len(_EPOCH)
+                close = payload.find(b'"', start)
+                if close > 0:
+                    return seq, payload[start:close].decode("ascii", "replace")
+            return seq, None
+    return None, None
+
+
+def message_seq(payload: bytes) -> int | None:
+    """The sequence number of a published message (see ``message_position()``)."""
+    return message_position(payload)[0]
 
 
 # One round trip, atomic: number the message, log it per address, publish it.
-# KEYS: the sequence counter, then one log stream per address.
+# KEYS: the sequence counter, the epoch, then one log stream per address.
 # ARGV: payload without its sequence, MAXLEN, TTL (0: no log), then one channel per address.
+# The epoch names the life of the counter: it is created with it (from the server's clock)
+# and a Redis that restarts empty gets a new one, so readers can tell numbers of two lives apart.
 _PUBLISH_LUA = """
 local seq = redis.call('INCR', KEYS[1])
-local payload = '{"type":"signal","seq":' .. seq .. ',' .. string.sub(ARGV[1], 18)
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  local now = redis.call('TIME')
+  epoch = now[1] .. string.format('%06d', now[2])
+  redis.call('SET', KEYS[2], epoch)
+end
+local payload = '{"type":"signal","seq":' .. seq .. ',"epoch":"' .. epoch .. '",' .. string.sub(ARGV[1], 18)
 local maxlen = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local slack = math.max(1, math.floor(maxlen / 10))
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   local log = KEYS[i]
   if ttl > 0 then
     redis.call('XADD', log, seq .. '-0', 'm', payload)
@@ -120,7 +145,7 @@ for i = 2, #KEYS do
     redis.call('EXPIRE', log, ttl)
     redis.call('SET', log .. ':last', seq, 'EX', ttl * 10)
   end
-  redis.call('PUBLISH', ARGV[2 + i], payload)
+  redis.call('PUBLISH', ARGV[1 + i], payload)
 end
 return seq
 """
@@ -142,6 +167,11 @@ def log_key(address: str) -> str:
 def seq_key() -> str:
     """The counter that numbers every message, across all addresses."""
     return key("seq")
+
+
+def epoch_key() -> str:
+    """The epoch of the counter: a new one whenever the counter starts again from 1."""
+    return key("epoch")
 
 
 def prepare(
@@ -172,7 +202,7 @@ def publish(payload: bytes, addresses: list[str], action: str) -> int | None:
     if not addresses:
         return None
     ttl = conf.get("LOG_RETENTION") if conf.get("MESSAGE_LOG") else 0
-    keys = [seq_key(), *(log_key(address) for address in addresses)]
+    keys = [seq_key(), epoch_key(), *(log_key(address) for address in addresses)]
     args = [payload, conf.get("LOG_MAXLEN"), ttl, *(channel(a) for a in addresses)]
     client = get_redis()
     with redis_errors(action):

@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from floorkit import conf, identity, wire
 from floorkit.dispatch import call_from_client, replayed_messages, report_failure
 from floorkit.exceptions import FloorkitError
-from floorkit.history import MAX_CURSOR, current_seq, valid_cursor, wait
+from floorkit.history import MAX_CURSOR, current_position, valid_cursor, wait
 from floorkit.request import WINDOW_HEADER, SignalRequest
 from floorkit.targets import addresses_of
 
@@ -138,7 +138,8 @@ def window(request) -> JsonResponse:
         request.session.save()
     signal_request = SignalRequest.from_request(request)
     window_id, token = identity.new_window(signal_request.session)
-    return _json({"window": window_id, "token": token, "seq": current_seq()})
+    seq, epoch = current_position()
+    return _json({"window": window_id, "token": token, "seq": seq, "epoch": epoch})
 
 
 @_endpoint("POST")
@@ -203,7 +204,7 @@ def poll(request) -> JsonResponse:
         return _error("bad_request", f"?after=SEQ (an integer from 0 to {MAX_CURSOR}) is required")
     timeout = conf.get("LONG_POLL") if _cooperative() else 0
     try:
-        found = wait(addresses_of(signal_request), after, timeout)
+        found = wait(addresses_of(signal_request), after, timeout, request.GET.get("epoch"))
     except FloorkitError as exc:
         return _error(exc.kind, str(exc))
     return _json(
@@ -211,6 +212,7 @@ def poll(request) -> JsonResponse:
             "messages": [json.loads(payload) for payload in found.payloads],
             "last": found.last,
             "lost": found.lost,
+            "epoch": found.epoch or current_position()[1],
         }
     )
 

@@ -64,6 +64,7 @@ def test_each_target_publishes_the_documented_message(subscriber, alice_request,
         assert payload == {
             "type": "signal",
             "seq": result.seq,
+            "epoch": payload["epoch"],  # the life of the counter, same for every message
             "signal": "tests.jsonly",
             "kwargs": {"text": "hi", "n": 3},
             "id": result.message_id,
@@ -71,6 +72,7 @@ def test_each_target_publishes_the_documented_message(subscriber, alice_request,
             "hop": payload["hop"],  # the publication's hop, for tracing
         }
         assert len(payload["hop"]) == 12
+        assert payload["epoch"].isdigit()
     assert result.addresses == [c.removeprefix("floorkit:ch:") for c in channels]
 
 

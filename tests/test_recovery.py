@@ -72,7 +72,14 @@ def disconnect_and_resume(first: Server, second: Server, alice_key: str, restart
     numbers = received_numbers(resumed, 500)
     assert numbers == expected  # all of them, in order, no duplicates
     recovery = resumed.wait_for(lambda f: f["type"] == "recovery")
-    assert recovery == {"type": "recovery", "after": last, "replayed": 500, "lost": False}
+    assert recovery == {
+        "type": "recovery",
+        "after": last,
+        "replayed": 500,
+        "lost": False,
+        "epoch": before["epoch"],  # the same life of the counter: the cursor held
+    }
+    assert resumed.hello["epoch"] == tab.hello["epoch"] == before["epoch"]
     call("tests.jsonly", request, WINDOW, n=500)  # and live delivery goes on
     assert received_numbers(resumed, 1) == [500]
     resumed.close()

@@ -48,6 +48,7 @@ class Connection:
         "outbox",
         "writer",
         "last_seq",
+        "epoch",
         "held",
         "rate",
         "tokens",
@@ -66,6 +67,7 @@ class Connection:
         self.outbox: collections.deque | None = None  # created when a write must wait
         self.writer: gevent.Greenlet | None = None
         self.last_seq = 0
+        self.epoch: str | None = None  # of the counter ``last_seq`` counts in
         self.held: list | None = None  # live messages held while missed ones are replayed
         self.rate = conf.get("RATE_LIMIT")
         self.tokens = float(self.rate * 2)
@@ -109,39 +111,55 @@ class Connection:
             if not self.outbox:
                 self.outbox = None
 
-    def deliver(self, frame: bytes, seq: int | None) -> int:
+    def deliver(self, frame: bytes, seq: int | None, epoch: str | None = None) -> int:
         """
         Deliver a routed message unless this connection already got it (its
-        ``seq`` is not above the last one delivered). While missed messages are
-        being replayed, live ones are held and sent after them.
+        ``seq`` is not above the last one delivered, in the same ``epoch``). A
+        message of a new epoch (Redis restarted empty, numbering from 1 again)
+        resets the cursor: it is delivered, and the page, seeing the new epoch,
+        knows it lost what came before. While missed messages are being
+        replayed, live ones are held and sent after them.
         """
         if self.held is not None:
-            self.held.append((frame, seq))
+            self.held.append((frame, seq, epoch))
             return 1
         if seq is not None:
+            if epoch is not None and epoch != self.epoch:
+                self.epoch, self.last_seq = epoch, 0
             if seq <= self.last_seq:
                 return 0
             self.last_seq = seq
         self.send_frame(frame)
         return 1
 
-    def start(self, after: int | None) -> None:
+    def start(self, after: int | None, epoch: str | None = None) -> None:
         """
         Greet the peer, then replay in order what this window missed after
-        sequence number ``after``, then the live messages held meanwhile (the
-        connection was routed before), with no duplicate and no gap; a
-        ``recovery`` frame says how many were replayed and whether some were
-        lost. Without ``after`` (a first connection), start from now.
+        sequence number ``after`` of ``epoch``, then the live messages held
+        meanwhile (the connection was routed before), with no duplicate and no
+        gap; a ``recovery`` frame says how many were replayed and whether some
+        were lost. A cursor of another epoch is worth nothing: everything of the
+        current epoch is replayed, with ``lost``. Without ``after`` (a first
+        connection), start from now.
         """
-        from floorkit.history import Missed, current_seq, missed
+        from floorkit.history import Missed, current_position, missed
         from floorkit.messages import message_seq
 
         if after == UNRECOVERABLE:  # nothing to replay: start from now, and say so
-            result = Missed(last=current_seq(), lost=True)
-            after = result.last
+            last, current = current_position()
+            result: Missed | None = Missed(last=last, lost=True, epoch=current)
+            after = cursor = last
+        elif after is not None:
+            result = missed(self.addresses, after, epoch)
+            if result.epoch is None:  # nothing published yet in this life of Redis
+                result.epoch = current_position()[1]
+            cursor = after if epoch is None or epoch == result.epoch else 0
         else:
-            result = missed(self.addresses, after) if after is not None else None
-        self.last_seq = after if result is not None else current_seq()
+            result = None
+        if result is None:
+            self.last_seq, self.epoch = current_position()
+        else:
+            self.last_seq, self.epoch = cursor, result.epoch
         self.hello()
         if result is not None:
             for payload in result.payloads:
@@ -155,11 +173,12 @@ class Connection:
                     "after": after,
                     "replayed": len(result.payloads),
                     "lost": result.lost,
+                    "epoch": self.epoch,
                 }
             )
         held, self.held = self.held or [], None
-        for frame, seq in held:
-            self.deliver(frame, seq)
+        for frame, seq, message_epoch in held:
+            self.deliver(frame, seq, message_epoch)
 
     def send(self, data: dict[str, Any]) -> None:
         self.send_frame(_json_frame(data))
@@ -216,6 +235,7 @@ class Connection:
                 "user": self.request.username,
                 "heartbeat": conf.get("HEARTBEAT"),
                 "seq": self.last_seq,
+                "epoch": self.epoch,
             }
         )
 
@@ -374,12 +394,12 @@ def _valid_id(value: Any) -> bool:
     return type(value) is int and 0 < value <= MAX_ID
 
 
-def open_connection(ws, sock, environ: dict) -> tuple[Connection, int | None]:
+def open_connection(ws, sock, environ: dict) -> tuple[Connection, int | None, str | None]:
     """
     Identify the peer and issue (or reclaim, with ``?token=``) its window.
-    Return the connection (holding live messages until ``start()``) and the
+    Return the connection (holding live messages until ``start()``), the
     sequence number to recover from (``?last=``, honoured with a reclaimed
-    window only).
+    window only) and the epoch it counts in (``?epoch=``, if given).
     """
     from urllib.parse import parse_qs
 
@@ -406,4 +426,5 @@ def open_connection(ws, sock, environ: dict) -> tuple[Connection, int | None]:
     request.window = window
     connection = Connection(ws, sock, request, token)
     connection.held = []
-    return connection, after
+    epoch = query.get("epoch", [None])[0]
+    return connection, after, epoch

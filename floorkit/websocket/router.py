@@ -20,7 +20,7 @@ import redis
 
 from floorkit import conf, tracing
 from floorkit.connection import get_redis, key
-from floorkit.messages import message_seq, trace_of
+from floorkit.messages import message_position, trace_of
 from floorkit.websocket.frames import text_frame
 
 logger = logging.getLogger("floorkit.websocket")
@@ -59,11 +59,11 @@ class Router:
         if not connections:
             return 0
         frame = text_frame(payload)
-        seq = message_seq(payload)
+        seq, epoch = message_position(payload)
         count = 0
         delivered = []
         for connection in tuple(connections):
-            if connection.deliver(frame, seq):
+            if connection.deliver(frame, seq, epoch):
                 count += 1
                 if len(delivered) < 20:
                     delivered.append(connection.request.window)

@@ -129,7 +129,7 @@ class WebsocketServer(pywsgi.WSGIServer):
 
     def run_websocket(self, ws, environ) -> None:
         sock = ws.stream.handler.socket
-        connection, after = open_connection(ws, sock, environ)
+        connection, after, epoch = open_connection(ws, sock, environ)
         if connection.request.username is None and not conf.get("ALLOW_ANONYMOUS"):
             ws.close(4003, "login required")
             connection.finish()
@@ -137,7 +137,7 @@ class WebsocketServer(pywsgi.WSGIServer):
         self.connections.add(connection)
         self.router.add(connection, connection.addresses)
         try:
-            connection.start(after)
+            connection.start(after, epoch)
             connection.serve()
         finally:
             self.router.remove(connection, connection.addresses)

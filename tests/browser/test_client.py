@@ -182,7 +182,8 @@ def test_reconnects_after_a_server_restart(pages, login):
         assert page.evaluate("window.echo") == [{"n": 1}]
         # The window survived: the reconnect carried the token of the last hello.
         assert page.evaluate("floorkit.window") == window
-        assert sockets[-1].endswith(f"?token={token}&last={last}"), sockets
+        epoch = page.evaluate("floorkit.epoch")
+        assert sockets[-1].endswith(f"?token={token}&last={last}&epoch={epoch}"), sockets
         assert page.locator("#error").inner_text() == ""
     finally:
         server.stop()

@@ -160,7 +160,9 @@ def test_resilience(pages, login, worker):
     assert page.locator("#ticks span.replayed").count() == replayed
     assert page.locator("#ticks span.live").count() == 20 - replayed
     expect(page.locator("#state")).to_have_text("open")
-    assert len(sockets) == 2 and re.search(r"\?token=[^&]+&last=\d+$", sockets[1]), sockets
+    assert len(sockets) == 2 and re.search(r"\?token=[^&]+&last=\d+&epoch=\d+$", sockets[1]), (
+        sockets
+    )
     screenshot(page, "resilience")
 
 

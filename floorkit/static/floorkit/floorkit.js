@@ -123,6 +123,7 @@
   var token = null;
   var user = null;
   var lastSeq = null; // sequence number of the last message received (hello's, then signals')
+  var epoch = null; // the life of the server's counter lastSeq counts in; a new one resets it
   var heartbeat = DEFAULTS.heartbeat;
   var openCount = 0;
   var helloAt = 0;
@@ -227,6 +228,17 @@
   // sent back to the server.
   function deliver(frame) {
     if (typeof frame.seq === "number") {
+      if (typeof frame.epoch === "string" && frame.epoch !== epoch) {
+        var known = epoch !== null;
+        epoch = frame.epoch;
+        if (known) {
+          // The server's counter started again (Redis restarted empty): our cursor means
+          // nothing now, and what was sent meanwhile is gone. Take this message and say so.
+          var after = lastSeq;
+          lastSeq = null;
+          emit("recovery", { after: after, replayed: 0, lost: true });
+        }
+      }
       if (lastSeq !== null && frame.seq <= lastSeq) {
         debug("duplicate", frame.seq);
         return false;
@@ -498,6 +510,7 @@
       windowId = issued.window;
       token = issued.token;
       lastSeq = typeof issued.seq === "number" ? issued.seq : 0;
+      epoch = typeof issued.epoch === "string" ? issued.epoch : epoch;
       resumedFrom = null;
     }
     if (issued.user !== undefined) {
@@ -600,6 +613,7 @@
           windowId = issued.window;
           token = issued.token;
           lastSeq = typeof issued.seq === "number" ? issued.seq : 0;
+          epoch = typeof issued.epoch === "string" ? issued.epoch : epoch;
           emit("recovery", { after: after, replayed: 0, lost: true });
         },
         function (error) {
@@ -614,6 +628,9 @@
   function pollUrl(after) {
     var url = new URL(options.pollUrl, root.location.href);
     url.searchParams.set("after", String(after));
+    if (epoch !== null) {
+      url.searchParams.set("epoch", epoch);
+    }
     return url.href;
   }
 
@@ -640,6 +657,10 @@
         pollFailures = 0;
         markOpen();
         var replayed = 0;
+        if (typeof body.epoch === "string" && body.epoch !== epoch) {
+          epoch = body.epoch; // a cursor of another epoch: the answer starts over (lost: true)
+          lastSeq = null;
+        }
         (body.messages || []).forEach(function (frame) {
           if (frame && typeof frame === "object" && deliver(frame)) {
             replayed++;
@@ -743,6 +764,9 @@
       url.searchParams.set("token", token);
       if (lastSeq !== null) {
         url.searchParams.set("last", String(lastSeq));
+        if (epoch !== null) {
+          url.searchParams.set("epoch", epoch);
+        }
       }
     }
     return url.href;
@@ -956,10 +980,15 @@
     if (typeof frame.heartbeat === "number" && frame.heartbeat > 0) {
       heartbeat = frame.heartbeat;
     }
+    var newEpoch = typeof frame.epoch === "string" && frame.epoch !== epoch;
+    if (typeof frame.epoch === "string") {
+      epoch = frame.epoch;
+    }
     if (typeof frame.seq === "number") {
       // Replayed and live messages continue from here. With our own window, keep a cursor
       // that polls moved past the `last` of the URL: the replay repeats those, skipped.
-      if (!reclaimed || lastSeq === null || frame.seq > lastSeq) {
+      // In a new epoch the old cursor means nothing (the server says lost: true).
+      if (!reclaimed || lastSeq === null || newEpoch || frame.seq > lastSeq) {
         lastSeq = frame.seq;
       }
     }
@@ -1123,6 +1152,7 @@
     token: { get: () => token, enumerable: true },
     user: { get: () => user, enumerable: true },
     seq: { get: () => lastSeq, enumerable: true },
+    epoch: { get: () => epoch, enumerable: true },
     options: { get: () => Object.assign({}, options), enumerable: true },
   });
   return api;

@@ -1,7 +1,7 @@
 // floorkit as an ES module: `import floorkit, {connect, call} from "/static/floorkit/floorkit.mjs"`.
 // The client itself is the classic script floorkit.js (imported here for its side effect:
 // it defines window.floorkit once, even if the page also loads it with a <script> tag).
-// Live properties (state, mode, window, token, user, seq) are read on the default export:
+// Live properties (state, mode, window, token, user, seq, epoch) are read on the default export:
 // `floorkit.mode`. The API is documented in docs/js.md.
 import "./floorkit.js";
 
