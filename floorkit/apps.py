@@ -8,5 +8,8 @@ class FloorkitConfig(AppConfig):
     def ready(self) -> None:
         from floorkit import checks  # noqa: F401  (registers the system checks)
         from floorkit.discovery import autodiscover
+        from floorkit.sessions import connect_signals
+
+        connect_signals()  # logouts, deleted sessions and password changes end access
 
         autodiscover()

@@ -23,6 +23,7 @@ from floorkit.dispatch import call_from_client, replayed_messages, report_failur
 from floorkit.exceptions import FloorkitError
 from floorkit.history import current_seq, wait
 from floorkit.request import WINDOW_HEADER, SignalRequest
+from floorkit.sessions import session_valid
 from floorkit.targets import addresses_of
 
 STATUS = {
@@ -164,6 +165,10 @@ def poll(request) -> JsonResponse:
         found = wait(addresses_of(signal_request), after, timeout)
     except FloorkitError as exc:
         return _error(exc.kind, str(exc))
+    if signal_request.is_authenticated and not session_valid(
+        request.session.session_key, signal_request.user_id
+    ):  # the session ended while the poll was held: none of its messages go out
+        return _error("login_required", "your session has ended: log in again")
     return _json(
         {
             "messages": [json.loads(payload) for payload in found.payloads],

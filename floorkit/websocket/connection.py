@@ -26,6 +26,7 @@ from floorkit import conf, identity, tracing
 from floorkit.dispatch import call_from_client, replayed_messages, report_failure
 from floorkit.exceptions import FloorkitError
 from floorkit.request import SignalRequest
+from floorkit.sessions import session_holds
 from floorkit.targets import addresses_of
 from floorkit.websocket.frames import PING, text_frame
 from floorkit.websocket.runners import runners
@@ -57,6 +58,7 @@ class Connection:
         "tokens",
         "refilled",
         "closed",
+        "guard",
         "__weakref__",
     )
 
@@ -76,6 +78,7 @@ class Connection:
         self.refilled = time.monotonic()
         ws.raw_write = self.send_frame  # pongs and close frames queue behind our frames
         self.closed = False
+        self.guard = request.__dict__.pop("guard", None)  # a SessionGuard when logged in
 
     # -- writing -----------------------------------------------------------
 
@@ -305,6 +308,8 @@ class Connection:
     def run_call(self, call_id: int, signal: str, kwargs: dict, to: Any) -> None:
         request = self.request.new_call()
         try:
+            if self.guard is not None and not session_holds(self, call_id):
+                return
             result = call_from_client(signal, request, kwargs, to)
             results = result.results
             for replay in replayed_messages(results):
