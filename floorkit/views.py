@@ -11,6 +11,7 @@ status (500 for a failing handler); nothing runs on a refused call.
 from __future__ import annotations
 
 import json
+import time
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import JsonResponse
@@ -21,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from floorkit import conf, identity
 from floorkit.dispatch import call_from_client, replayed_messages, report_failure
 from floorkit.exceptions import FloorkitError
-from floorkit.history import current_seq, wait
+from floorkit.history import Missed, current_seq, wait
 from floorkit.request import WINDOW_HEADER, SignalRequest
 from floorkit.sessions import session_valid
 from floorkit.targets import addresses_of
@@ -160,14 +161,11 @@ def poll(request) -> JsonResponse:
         after = int(request.GET["after"])
     except (KeyError, ValueError):
         return _error("bad_request", "?after=SEQ (an integer) is required")
-    timeout = conf.get("LONG_POLL") if _cooperative() else 0
     try:
-        found = wait(addresses_of(signal_request), after, timeout)
+        found = _wait_while_logged_in(request, signal_request, after)
     except FloorkitError as exc:
         return _error(exc.kind, str(exc))
-    if signal_request.is_authenticated and not session_valid(
-        request.session.session_key, signal_request.user_id
-    ):  # the session ended while the poll was held: none of its messages go out
+    if found is None:  # the session ended while the poll was held: none of its messages go out
         return _error("login_required", "your session has ended: log in again")
     return _json(
         {
@@ -176,6 +174,25 @@ def poll(request) -> JsonResponse:
             "lost": found.lost,
         }
     )
+
+
+def _wait_while_logged_in(request, signal_request: SignalRequest, after: int) -> Missed | None:
+    """
+    The window's messages after ``after``, held up to ``LONG_POLL`` seconds
+    under gevent. A logged-in caller's session is re-verified every half
+    second meanwhile and once more before answering: ``None`` when it ended.
+    """
+    addresses = addresses_of(signal_request)
+    timeout = conf.get("LONG_POLL") if _cooperative() else 0
+    if not signal_request.is_authenticated:
+        return wait(addresses, after, timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        found = wait(addresses, after, min(0.5, deadline - time.monotonic()))
+        if not session_valid(request.session.session_key, signal_request.user_id):
+            return None
+        if found.payloads or found.lost or time.monotonic() >= deadline:
+            return found
 
 
 def _cooperative() -> bool:

@@ -7,7 +7,11 @@ more calls, and a reconnect is anonymous.
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from datetime import timedelta
 
@@ -67,8 +71,6 @@ def closed_within(tab: Tab, timeout: float) -> tuple[int, float, list[dict]]:
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             return int.from_bytes(frame.data[:2], "big"), time.monotonic() - start, frames
         if opcode == websocket.ABNF.OPCODE_TEXT:
-            import json
-
             frames.append(json.loads(frame.data))
 
 
@@ -91,6 +93,7 @@ def assert_ended(tab: Tab, url: str, key: str, started: float, bound: float = BO
     """
     code, _, frames = closed_within(tab, bound + 2)
     elapsed = time.monotonic() - started
+    print(f"socket closed {elapsed:.3f}s after the session ended")
     assert code == 4001, code
     assert elapsed <= bound, f"closed {elapsed:.2f}s after the session ended"
     assert not [f for f in frames if f.get("kwargs", {}).get("text") == AFTER], frames
@@ -180,6 +183,7 @@ def test_expired_session_closes_its_socket_at_the_expiry_date(servers, alice):
     time.sleep(max(0.0, expires - time.monotonic()))
     send_to_alice(AFTER)
     code, _, frames = closed_within(tab, 5)
+    print(f"socket closed {time.monotonic() - expires:.3f}s after the expiry date")
     assert code == 4001
     assert time.monotonic() - expires <= BOUND
     late = [f for f in frames if f.get("type") == "signal" and f["kwargs"].get("text") == AFTER]
@@ -200,15 +204,35 @@ def test_session_ended_without_notice_refuses_the_next_call(servers, alice):
     assert code == 4001
 
 
-def test_long_poll_of_a_logged_out_session_gets_no_user_message(servers, alice):
-    server, _ = servers
-    client = logged_in()
-    window = client.post("/floorkit/window/").json()
-    headers = {"HTTP_X_FLOORKIT_WINDOW": window["token"]}
-    assert client.get(f"/floorkit/poll/?after={window['seq']}", **headers).status_code == 200
-    Client().logout()  # another client's logout changes nothing
-    client.post("/logout/")
-    send_to_alice("after logout")
-    polled = client.get(f"/floorkit/poll/?after={window['seq']}", **headers)
-    assert polled.status_code == 403
-    assert "after logout" not in polled.content.decode()
+def test_held_long_poll_of_a_logged_out_session_ends_without_its_messages(redis_server, alice):
+    server = Server(subprocess_env(), http=True).start()
+    try:
+        client = logged_in()
+        window = client.post("/floorkit/window/").json()
+        url = f"http://127.0.0.1:{server.port}/floorkit/poll/?after={window['seq']}"
+        held = urllib.request.Request(
+            url,
+            headers={"Cookie": f"sessionid={key_of(client)}", "X-Floorkit-Window": window["token"]},
+        )
+        answer: dict = {}
+
+        def poll() -> None:
+            try:
+                urllib.request.urlopen(held, timeout=30)
+                answer["status"] = 200
+            except urllib.error.HTTPError as exc:
+                answer["status"], answer["body"] = exc.code, json.loads(exc.read())
+            answer["at"] = time.monotonic()
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        time.sleep(1.5)  # the poll is held by the server (LONG_POLL is 20 s)
+        assert not answer
+        started = time.monotonic()
+        client.post("/logout/")  # no message wakes the poll: the session check ends it
+        poller.join(timeout=10)
+        assert answer["status"] == 403 and answer["body"]["kind"] == "login_required", answer
+        print(f"held poll answered {answer['at'] - started:.3f}s after logout")
+        assert answer["at"] - started <= BOUND
+    finally:
+        server.stop()
