@@ -53,7 +53,17 @@ def channel() -> str:
 
 
 def announce(notice: dict[str, str]) -> None:
-    """Publish an end notice; a Redis failure is logged, never raised to the caller."""
+    """
+    Publish an end notice once the current transaction commits (at once
+    outside one), so that the sockets re-verify against committed data; a
+    Redis failure is logged, never raised to the caller.
+    """
+    from django.db import transaction
+
+    transaction.on_commit(lambda: _publish(notice))
+
+
+def _publish(notice: dict[str, str]) -> None:
     try:
         get_redis().publish(channel(), json.dumps(notice))
     except Exception as exc:  # a logout must not fail because Redis is down
