@@ -20,6 +20,7 @@ import websocket
 from django.contrib.auth import HASH_SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -236,3 +237,17 @@ def test_held_long_poll_of_a_logged_out_session_ends_without_its_messages(redis_
         assert answer["at"] - started <= BOUND
     finally:
         server.stop()
+
+
+def test_password_changed_in_a_transaction_ends_sessions_once_committed(servers, alice):
+    server, _ = servers
+    key = key_of(logged_in())
+    tab = Tab(server.url, key)
+    with transaction.atomic():
+        alice.set_password("changed in a transaction")
+        alice.save()
+        time.sleep(0.6)  # longer than the recheck delay: a notice sent now would find the old hash
+        assert_still_alice(tab)
+    started = time.monotonic()
+    send_to_alice(AFTER)
+    assert_ended(tab, server.url, key, started)
