@@ -11,6 +11,9 @@ class FloorkitConfig(AppConfig):
         from floorkit import checks  # noqa: F401  (registers the system checks)
         from floorkit.discovery import autodiscover
         from floorkit.rq_defaults import apply
+        from floorkit.sessions import connect_signals
+
+        connect_signals()  # logouts, deleted sessions and password changes end access
 
         apply(settings)
         autodiscover()

@@ -45,6 +45,9 @@ Key                        Meaning (default)
                            raising ``RedisUnavailable`` (``False``).
 ``ALLOW_ANONYMOUS``        Whether anonymous visitors may open a window (websocket or
                            HTTP polling) to receive messages (``True``).
+``SESSION_RECHECK``        Seconds a socket trusts its last check of its session when it
+                           calls; then the session is read again (``5``). Logouts,
+                           deleted sessions and password changes end access at once.
 ``TRACE``                  Record trace events of every hop (``True``); see
                            ``manage.py tracesignal``.
 ``TRACE_MAXLEN``           Trace batches kept in Redis, approximately; a batch holds
@@ -86,6 +89,7 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT": 50,
     "HEARTBEAT": 20,
     "ALLOW_ANONYMOUS": True,
+    "SESSION_RECHECK": 5,
     "TRACE": True,
     "TRACE_MAXLEN": 20000,
     "MESSAGE_LOG": True,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.serializers.json import DjangoJSONEncoder
@@ -22,8 +23,9 @@ from django.views.decorators.csrf import csrf_exempt
 from floorkit import conf, identity, wire
 from floorkit.dispatch import call_from_client, replayed_messages, report_failure
 from floorkit.exceptions import FloorkitError
-from floorkit.history import MAX_CURSOR, current_position, valid_cursor, wait
+from floorkit.history import MAX_CURSOR, Missed, current_position, valid_cursor, wait
 from floorkit.request import WINDOW_HEADER, SignalRequest
+from floorkit.sessions import session_valid
 from floorkit.targets import addresses_of
 
 STATUS = {
@@ -202,11 +204,12 @@ def poll(request) -> JsonResponse:
         after = None
     if not valid_cursor(after):
         return _error("bad_request", f"?after=SEQ (an integer from 0 to {MAX_CURSOR}) is required")
-    timeout = conf.get("LONG_POLL") if _cooperative() else 0
     try:
-        found = wait(addresses_of(signal_request), after, timeout, request.GET.get("epoch"))
+        found = _wait_while_logged_in(request, signal_request, after, request.GET.get("epoch"))
     except FloorkitError as exc:
         return _error(exc.kind, str(exc))
+    if found is None:  # the session ended while the poll was held: none of its messages go out
+        return _error("login_required", "your session has ended: log in again")
     return _json(
         {
             "messages": [json.loads(payload) for payload in found.payloads],
@@ -215,6 +218,27 @@ def poll(request) -> JsonResponse:
             "epoch": found.epoch or current_position()[1],
         }
     )
+
+
+def _wait_while_logged_in(
+    request, signal_request: SignalRequest, after: int, epoch: str | None
+) -> Missed | None:
+    """
+    The window's messages after ``after``, held up to ``LONG_POLL`` seconds
+    under gevent. A logged-in caller's session is re-verified every half
+    second meanwhile and once more before answering: ``None`` when it ended.
+    """
+    addresses = addresses_of(signal_request)
+    timeout = conf.get("LONG_POLL") if _cooperative() else 0
+    if not signal_request.is_authenticated:
+        return wait(addresses, after, timeout, epoch)
+    deadline = time.monotonic() + timeout
+    while True:
+        found = wait(addresses, after, min(0.5, deadline - time.monotonic()), epoch)
+        if not session_valid(request.session.session_key, signal_request.user_id):
+            return None
+        if found.payloads or found.lost or time.monotonic() >= deadline:
+            return found
 
 
 def _cooperative() -> bool:

@@ -19,6 +19,7 @@ from django.utils.http import is_same_domain
 
 from floorkit.identity import session_id
 from floorkit.request import SignalRequest
+from floorkit.sessions import SessionGuard, expiry_date
 
 
 def origin_allowed(environ: dict) -> bool:
@@ -68,7 +69,8 @@ def identify(environ: dict) -> SignalRequest:
     """
     Return the ``SignalRequest`` (without a window yet) of the user whose
     session cookie came with the upgrade request. Without a session cookie the
-    peer is anonymous and no database query is made.
+    peer is anonymous and no database query is made. An authenticated request
+    carries a ``guard`` (``floorkit.sessions.SessionGuard``) for its connection.
     """
     request = WSGIRequest(environ)
     session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
@@ -77,4 +79,9 @@ def identify(environ: dict) -> SignalRequest:
     engine = import_module(settings.SESSION_ENGINE)
     request.session = engine.SessionStore(session_key)
     user = auth.get_user(request)  # loads the session: a forged or expired key becomes None
-    return SignalRequest.for_user(user, session=session_id(request.session.session_key))
+    signal_request = SignalRequest.for_user(user, session=session_id(request.session.session_key))
+    if signal_request.is_authenticated:  # the connection re-verifies it (floorkit.sessions)
+        signal_request.guard = SessionGuard(
+            request.session.session_key, user.pk, user.get_username(), expiry_date(request.session)
+        )
+    return signal_request

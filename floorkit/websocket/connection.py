@@ -24,6 +24,7 @@ from floorkit import conf, identity, tracing, wire
 from floorkit.dispatch import call_from_client, replayed_messages, report_failure
 from floorkit.exceptions import FloorkitError
 from floorkit.request import SignalRequest
+from floorkit.sessions import session_holds
 from floorkit.targets import addresses_of
 from floorkit.websocket.frames import PING, text_frame
 from floorkit.websocket.runners import runners
@@ -54,6 +55,7 @@ class Connection:
         "tokens",
         "refilled",
         "closed",
+        "guard",
         "__weakref__",
     )
 
@@ -74,6 +76,7 @@ class Connection:
         self.refilled = time.monotonic()
         ws.raw_write = self.send_frame  # pongs and close frames queue behind our frames
         self.closed = False
+        self.guard = request.__dict__.pop("guard", None)  # a SessionGuard when logged in
 
     # -- writing -----------------------------------------------------------
 
@@ -327,6 +330,8 @@ class Connection:
     def run_call(self, call_id: int, signal: str, kwargs: dict, to: Any) -> None:
         request = self.request.new_call()
         try:
+            if self.guard is not None and not session_holds(self, call_id):
+                return
             result = call_from_client(signal, request, kwargs, to)
             results = result.results
             for replay in replayed_messages(results):

@@ -21,7 +21,9 @@ import redis
 from floorkit import conf, tracing
 from floorkit.connection import get_redis, key
 from floorkit.messages import message_position, trace_of
+from floorkit.sessions import channel as sessions_channel
 from floorkit.websocket.frames import text_frame
+from floorkit.websocket.revocation import Revocations
 
 logger = logging.getLogger("floorkit.websocket")
 
@@ -36,6 +38,7 @@ class Router:
         self.ready = gevent.event.Event()
         self.tracing = conf.get("TRACE")
         self._greenlet: gevent.Greenlet | None = None
+        self.revocations = Revocations(self)  # end notices of sessions close their sockets
 
     def channel(self, address: str) -> bytes:
         return self.prefix + address.encode()
@@ -43,6 +46,7 @@ class Router:
     def add(self, connection, addresses: Iterable[str]) -> None:
         for address in addresses:
             self.routes.setdefault(self.channel(address), set()).add(connection)
+        self.revocations.watch(connection)
 
     def remove(self, connection, addresses: Iterable[str]) -> None:
         for address in addresses:
@@ -84,10 +88,12 @@ class Router:
 
     def start(self) -> None:
         self._greenlet = gevent.spawn(self._run)
+        self.revocations.start()
 
     def stop(self) -> None:
         if self._greenlet is not None:
             self._greenlet.kill()
+        self.revocations.stop()
 
     def _run(self) -> None:
         delay = 0.1
@@ -95,6 +101,7 @@ class Router:
             pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.psubscribe(self.pattern)
+                pubsub.subscribe(sessions_channel())
                 self.ready.set()
                 delay = 0.1
                 deliver = self.deliver
@@ -102,6 +109,8 @@ class Router:
                     message = pubsub.get_message(timeout=conf.get("HEARTBEAT"))
                     if message is not None and message["type"] == "pmessage":
                         deliver(message["channel"], message["data"])
+                    elif message is not None and message["type"] == "message":
+                        self.revocations.notice(message["data"])
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 self.ready.clear()
                 logger.warning("Redis pub/sub lost (%s); reconnecting in %.1fs", exc, delay)

@@ -32,7 +32,8 @@
  * ({after, replayed, lost}; lost = true: some were gone, reload what the page shows).
  * A signal frame whose seq is not above the last one is a duplicate and is skipped.
  * Close code 4003 (anonymous visitors not allowed) stops reconnecting and rejects every
- * pending call with kind "login_required". Calls made while disconnected are queued
+ * pending call with kind "login_required". Close code 4001 (the session ended: logout,
+ * expiry, password change) reconnects as usual but with a new window, not the old token. Calls made while disconnected are queued
  * and sent, in order, after the next hello. Calls already sent when the connection drops
  * are rejected with kind "connection_lost" (never re-sent: they may have run).
  * A heartbeat ping goes out every `heartbeat` seconds (from hello); three pings without
@@ -885,6 +886,12 @@
         wasOpen: wasOpenBefore,
       });
       return;
+    }
+    if (code === 4001) {
+      // The session ended (logout, expiry, password change): its window is gone, so the
+      // reconnect takes a new one as whoever the cookie now names.
+      token = null;
+      lastSeq = null;
     }
     if (mode === "http") {
       scheduleProbe(); // a background attempt failed: HTTP goes on, silently
