@@ -151,7 +151,7 @@ class SessionGuard:
         """Verify the session now; return whether it is still valid."""
         if self.ended:
             return False
-        from floorkit.websocket.connection import close_db_connections
+        from floorkit.websocket.db import close_db_connections
 
         try:
             self.expires = session_valid(self.key, self.user_id)

@@ -13,12 +13,9 @@ import collections
 import logging
 import time
 import uuid
-import weakref
 from typing import Any
 
 import gevent
-from django.db import connections as db_connections
-from django.db.backends.signals import connection_created
 
 from floorkit import conf, identity, tracing, wire
 from floorkit.dispatch import call_from_client, replayed_messages, report_failure
@@ -26,6 +23,7 @@ from floorkit.exceptions import FloorkitError
 from floorkit.request import SignalRequest
 from floorkit.sessions import session_holds
 from floorkit.targets import addresses_of
+from floorkit.websocket.db import close_db_connections
 from floorkit.websocket.frames import PING, text_frame
 from floorkit.websocket.runners import runners
 
@@ -362,30 +360,6 @@ class Connection:
             self.error(call_id, "handler_failed", f"{signal} failed (error {error_id})", error_id)
         finally:
             close_db_connections()
-
-
-_db_users: weakref.WeakSet = weakref.WeakSet()  # greenlets that opened a DB connection
-
-
-def _note_db_connection(sender, connection, **kwargs) -> None:
-    _db_users.add(gevent.getcurrent())
-
-
-connection_created.connect(_note_db_connection, dispatch_uid="floorkit.websocket.db_users")
-
-
-def close_db_connections() -> None:
-    """
-    Close the database connections this greenlet opened (each greenlet has its
-    own); free when it opened none, which is the common case of a call.
-    """
-    if not _db_users:  # no greenlet holds one: skip the lookup
-        return
-    current = gevent.getcurrent()
-    if current in _db_users:
-        _db_users.discard(current)
-        for connection in db_connections.all(initialized_only=True):
-            connection.close()
 
 
 UNRECOVERABLE = -1  # a reconnect whose window could not be reclaimed
