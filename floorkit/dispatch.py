@@ -93,10 +93,18 @@ def execute(
     for handler, arguments in bound:
         hop = tracing.new_hop()
         if handler.delayed:
+            enqueued_at = time.time()  # before the push: a worker may start it at once
             job_id = jobs.enqueue_handler(handler, request.child(hop), arguments)
             result.outcomes.append(Outcome(handler.path, True, job_id=job_id))
             tracing.emit(
-                "job.enqueued", trace, hop, call_hop, signal, handler=handler.path, job=job_id
+                "job.enqueued",
+                trace,
+                hop,
+                call_hop,
+                signal,
+                ts=enqueued_at,
+                handler=handler.path,
+                job=job_id,
             )
             continue
         started = time.time()
