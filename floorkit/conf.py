@@ -31,8 +31,12 @@ Key                        Meaning (default)
 ``HANDSHAKE_TIMEOUT``      Seconds a connection may take to send its request line and
                            headers (websocket handshake or HTTP request) before it is
                            dropped (``10``; ``0`` disables).
-``RATE_LIMIT``             Calls per second allowed per connection, burst twice that
-                           (``50``; ``0`` disables).
+``RATE_LIMIT``             Calls (and JSON pings) per second allowed per websocket,
+                           and HTTP calls per second per session across processes;
+                           burst twice that (``50``; ``0`` disables).
+``SESSION_RATE_LIMIT``     Calls per second per session over all its websockets in one
+                           ``runwebsocket`` process, burst twice that (``100``; ``0``
+                           disables).
 ``HEARTBEAT``              Seconds between heartbeats; a silent peer is dropped after
                            three missed beats (``20``).
 ``ASYNC_RUN_MODE``         How ``AsyncSignal.send()`` runs receivers: ``"async"`` (an
@@ -87,6 +91,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_MESSAGE_SIZE": 1024 * 1024,
     "HANDSHAKE_TIMEOUT": 10,
     "RATE_LIMIT": 50,
+    "SESSION_RATE_LIMIT": 100,
     "HEARTBEAT": 20,
     "ALLOW_ANONYMOUS": True,
     "SESSION_RECHECK": 5,

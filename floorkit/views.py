@@ -24,6 +24,7 @@ from floorkit import conf, identity, wire
 from floorkit.dispatch import call_from_client, replayed_messages, report_failure
 from floorkit.exceptions import FloorkitError
 from floorkit.history import MAX_CURSOR, Missed, current_position, valid_cursor, wait
+from floorkit.ratelimit import take_http
 from floorkit.request import WINDOW_HEADER, SignalRequest
 from floorkit.sessions import session_valid
 from floorkit.targets import addresses_of
@@ -35,6 +36,7 @@ STATUS = {
     "not_found": 404,
     "method_not_allowed": 405,
     "too_large": 413,
+    "rate_limited": 429,
     "login_required": 403,
     "not_allowed": 403,
     "foreign_window": 403,
@@ -156,6 +158,13 @@ def call(request) -> JsonResponse:
     signal_request = _window_request(request)
     if isinstance(signal_request, JsonResponse):
         return signal_request
+    caller = signal_request.session or f"address:{request.META.get('REMOTE_ADDR')}"
+    try:
+        allowed = take_http(caller)
+    except FloorkitError as exc:
+        return _error(exc.kind, str(exc))
+    if not allowed:
+        return _error("rate_limited", "too many calls; slow down")
     try:
         body = wire.decode(request.body)
     except wire.BadJSON as exc:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import time
 import uuid
 from typing import Any
 
@@ -20,6 +19,7 @@ import gevent
 from floorkit import conf, identity, tracing, wire
 from floorkit.dispatch import call_from_client, replayed_messages, report_failure
 from floorkit.exceptions import FloorkitError
+from floorkit.ratelimit import Bucket, session_bucket
 from floorkit.request import SignalRequest
 from floorkit.sessions import session_holds
 from floorkit.targets import addresses_of
@@ -49,9 +49,8 @@ class Connection:
         "last_seq",
         "epoch",
         "held",
-        "rate",
-        "tokens",
-        "refilled",
+        "bucket",
+        "session_bucket",
         "closed",
         "guard",
         "__weakref__",
@@ -69,9 +68,8 @@ class Connection:
         self.last_seq = 0
         self.epoch: str | None = None  # of the counter ``last_seq`` counts in
         self.held: list | None = None  # live messages held while missed ones are replayed
-        self.rate = conf.get("RATE_LIMIT")
-        self.tokens = float(self.rate * 2)
-        self.refilled = time.monotonic()
+        self.bucket = Bucket(conf.get("RATE_LIMIT"))  # this socket's calls and pings
+        self.session_bucket = session_bucket(request.session)  # all its session's sockets here
         ws.raw_write = self.send_frame  # pongs and close frames queue behind our frames
         self.closed = False
         self.guard = request.__dict__.pop("guard", None)  # a SessionGuard when logged in
@@ -270,7 +268,10 @@ class Connection:
             return
         kind = data.get("type")
         if kind == "ping":
-            self.send({"type": "pong"})
+            if self.bucket.take():
+                self.send({"type": "pong"})
+            else:
+                self.error(None, "rate_limited", "too many frames; slow down")
             return
         call_id = data.get("id")
         if kind != "call":
@@ -314,16 +315,11 @@ class Connection:
         self.error(call_id, *wire.refusal(exc))
 
     def take_token(self) -> bool:
-        rate = self.rate
-        if not rate:
-            return True
-        now = time.monotonic()
-        self.tokens = min(rate * 2.0, self.tokens + (now - self.refilled) * rate)
-        self.refilled = now
-        if self.tokens < 1:
+        """One call's token from this socket's bucket and its session's."""
+        if not self.bucket.take():
             return False
-        self.tokens -= 1
-        return True
+        shared = self.session_bucket
+        return shared is None or shared.take()
 
     def run_call(self, call_id: int, signal: str, kwargs: dict, to: Any) -> None:
         request = self.request.new_call()
