@@ -89,6 +89,7 @@ def quick_start_blocks() -> dict[str, str]:
         "pip": next(code for lang, code in blocks if lang == "sh"),
         "settings": next(c for c in python if "INSTALLED_APPS" in c),
         "urls": next(c for c in python if "urlpatterns" in c),
+        "signals": next(c for c in python if "@connect" in c),
         "html": next(code for lang, code in blocks if lang == "html"),
         "processes": section,
     }
@@ -112,6 +113,10 @@ def test_quick_start_on_a_fresh_startproject_site(venv, redis_server, tmp_path):
     urls.write_text(
         urls.read_text() + "\n" + steps["urls"].replace("# ...", f"*urlpatterns, {page}")
     )
+    # The project's own app and page (the guide starts from an existing project).
+    sh(python, "manage.py", "startapp", "chat", cwd=tmp_path, env=env)
+    (tmp_path / "chat/signals.py").write_text(steps["signals"])
+    settings.write_text(settings.read_text() + 'INSTALLED_APPS += ["chat"]\n')
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates/page.html").write_text(steps["html"])
 
@@ -121,7 +126,7 @@ def test_quick_start_on_a_fresh_startproject_site(venv, redis_server, tmp_path):
     manage("migrate", "-v", "0")
     checked = manage("check")
     assert "System check identified no issues" in checked.stdout, checked.stdout + checked.stderr
-    manage("listsignals")
+    assert "demo.chat.message" in manage("listsignals").stdout
     where = sh(python, "-c", "import floorkit; print(floorkit.__file__)", cwd=tmp_path, env=env)
     assert where.stdout.startswith(str(venv["root"] / "venv")), where.stdout  # the wheel's
     assert "python manage.py rqworker default" in steps["processes"]
@@ -152,7 +157,10 @@ def test_quick_start_on_a_fresh_startproject_site(venv, redis_server, tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/floorkit/floorkit.js") as js:
             assert b"floorkit" in js.read()
         tab = Tab(f"ws://127.0.0.1:{port}/ws/floorkit/")
-        assert tab.window
+        answer = tab.call("demo.chat.message", text="hi")  # as the page's script does
+        assert answer["type"] == "result", answer
+        shown = tab.wait_for(lambda f: f.get("signal") == "demo.chat.show")
+        assert shown["kwargs"] == {"text": "hi"}, shown
         tab.close()
     finally:
         if server.poll() is None:
