@@ -933,7 +933,7 @@ def run_websocket_server(
     environment["PYTHONUNBUFFERED"] = "1"
     environment.update(env or {})
     fd, log_path = tempfile.mkstemp(prefix="floorkit-runwebsocket-", suffix=".log")
-    command = [sys.executable, str(path), "runwebsocket", f"{host}:{port}"]
+    command = [sys.executable, str(path), "runwebsocket", f"{host}:{port}", "--noreload"]
     if http:
         command.append("--http")
     with os.fdopen(fd, "wb") as log:
