@@ -46,7 +46,9 @@ class FloorkitHandler(WebSocketHandler):
 
     def log_request(self):  # one line per websocket would flood the log
         if self.environ.get("PATH_INFO") != self.server.websocket_path:
-            super().log_request()
+            # pywsgi's line to the server's log (runserver's format); the
+            # websocket library's own goes to an unconfigured logger.
+            pywsgi.WSGIHandler.log_request(self)
 
 
 class WebsocketServer(pywsgi.WSGIServer):

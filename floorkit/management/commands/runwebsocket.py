@@ -86,7 +86,8 @@ class Command(BaseCommand):
         try:
             server.init_socket()
         except OSError as exc:
-            message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            message = f"cannot listen on {host}:{port}: {reason}"
             if os.environ.get("RUN_MAIN") == "true":  # the autoreloader's child
                 self.stderr.write(f"CommandError: {message}")
                 os._exit(1)  # as runserver does: the reloader then exits with 1
