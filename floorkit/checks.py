@@ -221,7 +221,7 @@ def check_rq_queues_set(app_configs=None, **kwargs):
 
 
 #: First-parameter names taken to mean "this is the SignalRequest".
-REQUEST_NAMES = ("request", "req", "_")
+REQUEST_NAMES = ("request", "req", "r", "_")
 
 
 def _takes_request(fn) -> bool:
