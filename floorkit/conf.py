@@ -23,7 +23,9 @@ Key                        Meaning (default)
 ``DEFAULT_QUEUE``          RQ queue of delayed handlers without ``queue=`` (``"default"``).
 ``JOB_TIMEOUT``            RQ job timeout in seconds for delayed handlers (``600``).
 ``RETRY``                  Default retries of a failing delayed handler (``0``).
-``WEBSOCKET_URL``          Path of the websocket endpoint (``"/ws/floorkit/"``).
+``WEBSOCKET_URL``          Path of the websocket endpoint (``"/ws/floorkit/"``), or an
+                           absolute ``ws://host:port/path`` URL when it runs on
+                           another host or port than the site.
 ``MAX_MESSAGE_SIZE``       Largest websocket message accepted, in bytes (``1048576``).
 ``RATE_LIMIT``             Calls per second allowed per connection, burst twice that
                            (``50``; ``0`` disables).

@@ -851,11 +851,12 @@ class WebsocketServer:
 
     def __init__(self, process: subprocess.Popen, host: str, port: int, log_path: str) -> None:
         from floorkit import conf
+        from floorkit.websocket_url import websocket_path
 
         self.process = process
         self.host = host
         self.port = port
-        self.url = f"ws://{host}:{port}{conf.get('WEBSOCKET_URL')}"
+        self.url = f"ws://{host}:{port}{websocket_path(conf.get('WEBSOCKET_URL'))}"
         self.http_url = f"http://{host}:{port}/"
         self._log_path = log_path
         self._final_output: str | None = None

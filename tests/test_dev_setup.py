@@ -87,16 +87,16 @@ def start(env, *args: str, port: int) -> subprocess.Popen:
     raise AssertionError(f"{args} did not listen on {port}")
 
 
-def stop(process: subprocess.Popen) -> str:
-    """Stop the process and its children (the reloader's); return its stderr."""
+def stop(process: subprocess.Popen) -> tuple[str, str]:
+    """Stop the process and its children (the reloader's); return its output."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
     try:
-        _out, err = process.communicate(timeout=10)
+        out, err = process.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        _out, err = process.communicate()
-    return err.decode()
+        out, err = process.communicate()
+    return out.decode(), err.decode()
 
 
 def page_config(url: str) -> dict:
@@ -124,10 +124,10 @@ def test_runserver_page_connects_to_runwebsocket_on_another_port(dev_project):
         assert refused.value.status_code == 403
     finally:
         stop(site)
-        err = stop(ws)
+        out, err = stop(ws)
     assert "refused websocket from origin 'http://127.0.0.1:9'" in err
     assert "CSRF_TRUSTED_ORIGINS" in err
-    assert f"ws://127.0.0.1:{ws_port}ws://" not in err
+    assert f"floorkit websocket on ws://127.0.0.1:{ws_port}/ws/floorkit/ " in out
 
 
 def test_reload_makes_a_new_handler_callable_without_a_restart(dev_project):
