@@ -11,9 +11,22 @@ System checks (``manage.py check``) for what users get wrong with floorkit.
 * ``floorkit.E003``: an ``AsyncSignal``'s queue is missing from ``RQ_QUEUES``.
 * ``floorkit.E004``: the async run mode (``FLOORKIT["ASYNC_RUN_MODE"]`` or
   ``$FLOORKIT_ASYNC_RUN_MODE``) is not ``async``, ``sync`` or ``eager``.
+* ``floorkit.E005``: ``RQ_QUEUES`` is not set although delayed handlers or
+  ``AsyncSignal`` objects exist.
+* ``floorkit.E006``: the Redis URL has no ``redis://``, ``rediss://`` or
+  ``unix://`` scheme (or is otherwise unparsable).
+* ``floorkit.E007``: a handler's first parameter does not look like the
+  ``request`` (``def h(text)``): it would receive the ``SignalRequest``.
+* ``floorkit.E008``: ``FLOORKIT["WEBSOCKET_URL"]`` is neither a path nor a
+  ``ws://``/``wss://`` URL with a path.
+
+Every check reports a problem as a message; none raises, so that
+``manage.py check`` lists every problem at once.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import redis
 from django.conf import settings
@@ -88,7 +101,18 @@ def check_middleware(app_configs=None, **kwargs):
 @register(Tags.compatibility)
 def check_redis(app_configs=None, **kwargs):
     url = conf.get("REDIS_URL")
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    except (ValueError, TypeError, AttributeError) as exc:
+        return [
+            Error(
+                f"The Redis URL {safe_url(str(url))!r} (FLOORKIT['REDIS_URL'] or "
+                f"$FLOORKIT_REDIS_URL) cannot be used: {exc}.",
+                hint="Use redis://HOST:PORT/DB (rediss:// for TLS, unix:///path.sock), "
+                "e.g. redis://127.0.0.1:6379/0.",
+                id="floorkit.E006",
+            )
+        ]
     try:
         client.ping()
     except Exception as exc:
@@ -197,3 +221,89 @@ def check_async_signals(app_configs=None, **kwargs):
                 )
             )
     return errors
+
+
+@register(Tags.compatibility)
+def check_rq_queues_set(app_configs=None, **kwargs):
+    from floorkit.async_signal import all_signals
+
+    if getattr(settings, "RQ_QUEUES", None) is not None:
+        return []
+    users = [h.path for info in registry.all() for h in info.handlers if h.delayed]
+    users += [signal.name for signal in all_signals()]
+    if not users:
+        return []
+    return [
+        Error(
+            f"settings.RQ_QUEUES is not set, but {', '.join(sorted(users)[:3])}"
+            f"{' and others' if len(users) > 3 else ''} run on RQ workers: "
+            "they would fail with ImproperlyConfigured when called.",
+            hint="Add RQ_QUEUES = {'default': {'URL': 'redis://127.0.0.1:6379/0'}} to settings "
+            "(and 'django_rq' to INSTALLED_APPS).",
+            id="floorkit.E005",
+        )
+    ]
+
+
+#: First-parameter names taken to mean "this is the SignalRequest".
+REQUEST_NAMES = ("request", "req", "r", "_")
+
+
+def _takes_request(fn) -> bool:
+    from floorkit.request import SignalRequest
+
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return True  # reported by E001
+    if not parameters or parameters[0].kind not in (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    ):
+        return True  # no positional first parameter: E001's business
+    first = parameters[0]
+    if first.annotation is SignalRequest or first.annotation == "SignalRequest":
+        return True
+    name = first.name.lower()
+    return name in REQUEST_NAMES or name.startswith("_") or name.endswith("request")
+
+
+@register(Tags.compatibility)
+def check_request_parameter(app_configs=None, **kwargs):
+    errors = []
+    for info in registry.all():
+        for handler in info.handlers:
+            if handler.signature.problems or _takes_request(handler.fn):
+                continue
+            first = next(iter(inspect.signature(handler.fn).parameters))
+            errors.append(
+                Error(
+                    f"Handler {handler.path} of signal {info.name!r} has no request parameter: "
+                    f"its first parameter {first!r} would receive the SignalRequest, and "
+                    f"calls passing {first}= would be refused.",
+                    hint=f"Write def {handler.fn.__name__}(request, {first}, ...): a handler's "
+                    "first parameter is the request (name it request, or annotate it "
+                    "SignalRequest).",
+                    obj=handler.path,
+                    id="floorkit.E007",
+                )
+            )
+    return errors
+
+
+@register(Tags.compatibility)
+def check_websocket_url(app_configs=None, **kwargs):
+    from floorkit.websocket_url import WebsocketUrlError, websocket_path
+
+    try:
+        websocket_path(conf.get("WEBSOCKET_URL"))
+    except WebsocketUrlError as exc:
+        return [
+            Error(
+                f"FLOORKIT['WEBSOCKET_URL'] is not usable: {exc}.",
+                hint="Use a path ('/ws/floorkit/') or an absolute URL with a path "
+                "('ws://127.0.0.1:8001/ws/floorkit/').",
+                id="floorkit.E008",
+            )
+        ]
+    return []

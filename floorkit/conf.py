@@ -26,7 +26,9 @@ Key                        Meaning (default)
 ``WORKER_LEASE``           Seconds a running job stays claimed by its worker without
                            renewal; a job whose worker died is retried or failed
                            within about three leases (``20``; see floorkit.job_lease).
-``WEBSOCKET_URL``          Path of the websocket endpoint (``"/ws/floorkit/"``).
+``WEBSOCKET_URL``          Path of the websocket endpoint (``"/ws/floorkit/"``), or an
+                           absolute ``ws://host:port/path`` URL when it runs on
+                           another host or port than the site.
 ``MAX_MESSAGE_SIZE``       Largest websocket message accepted, in bytes (``1048576``).
 ``HANDSHAKE_TIMEOUT``      Seconds a connection may take to send its request line and
                            headers (websocket handshake or HTTP request) before it is

@@ -9,6 +9,7 @@ import, an autoreload) replaces it in place instead of running it twice.
 
 from __future__ import annotations
 
+import inspect
 import re
 import threading
 from collections.abc import Callable
@@ -235,12 +236,18 @@ def connect(
     browser calls; ``auth_required`` refuses anonymous browsers.
 
     The function is returned unchanged. ``InvalidSignalName`` is raised at
-    import time for a bad name.
+    import time for a bad name; ``TypeError`` for an ``async def`` handler
+    (not supported yet: it would be accepted and never awaited).
     """
 
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
         if not callable(func):
             raise TypeError(f"@connect needs a function, got {func!r}")
+        if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+            raise TypeError(
+                f"@connect: {handler_path(func)} is an async def handler; async handlers "
+                "are not supported yet (they would never be awaited). Make it a plain def."
+            )
         name = check_name(path if path is not None else default_name(func))
         if retry is not None and (not isinstance(retry, int) or retry < 0):
             raise ValueError(f"retry must be a non-negative int, got {retry!r}")

@@ -851,11 +851,12 @@ class WebsocketServer:
 
     def __init__(self, process: subprocess.Popen, host: str, port: int, log_path: str) -> None:
         from floorkit import conf
+        from floorkit.websocket_url import websocket_path
 
         self.process = process
         self.host = host
         self.port = port
-        self.url = f"ws://{host}:{port}{conf.get('WEBSOCKET_URL')}"
+        self.url = f"ws://{host}:{port}{websocket_path(conf.get('WEBSOCKET_URL'))}"
         self.http_url = f"http://{host}:{port}/"
         self._log_path = log_path
         self._final_output: str | None = None
@@ -933,7 +934,7 @@ def run_websocket_server(
     environment["PYTHONUNBUFFERED"] = "1"
     environment.update(env or {})
     fd, log_path = tempfile.mkstemp(prefix="floorkit-runwebsocket-", suffix=".log")
-    command = [sys.executable, str(path), "runwebsocket", f"{host}:{port}"]
+    command = [sys.executable, str(path), "runwebsocket", f"{host}:{port}", "--noreload"]
     if http:
         command.append("--http")
     with os.fdopen(fd, "wb") as log:

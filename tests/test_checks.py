@@ -1,5 +1,6 @@
 """System checks warn about what users get wrong."""
 
+import pytest
 from django.core.checks import run_checks
 
 from floorkit import connect
@@ -57,3 +58,72 @@ def test_pickle_worker_class_warns(settings, redis_server):
 def test_unknown_setting_warns(settings, redis_server):
     settings.FLOORKIT = {**settings.FLOORKIT, "REDIS_ULR": "x"}
     assert ids() == ["floorkit.W004"]
+
+
+def test_missing_rq_queues_with_delayed_handlers_is_an_error(settings, redis_server):
+    state = registry.snapshot()
+    try:
+
+        @connect(path="tests.needs_rq", delayed=True)
+        def later(request):
+            pass
+
+        del settings.RQ_QUEUES
+        messages = {m.id: m for m in run_checks() if m.id.startswith("floorkit.")}
+        assert "RQ_QUEUES is not set" in messages["floorkit.E005"].msg
+        assert "RQ_QUEUES =" in messages["floorkit.E005"].hint
+    finally:
+        registry.restore(state)
+
+
+def test_redis_url_without_scheme_is_an_error_not_a_crash(settings):
+    settings.FLOORKIT = {**settings.FLOORKIT, "REDIS_URL": "127.0.0.1:6379"}
+    messages = [m for m in run_checks() if m.id == "floorkit.E006"]
+    assert len(messages) == 1
+    assert "'127.0.0.1:6379'" in messages[0].msg
+    assert "redis://" in messages[0].hint
+
+
+def test_handler_without_request_parameter_is_an_error_with_a_hint(redis_server):
+    state = registry.snapshot()
+    try:
+
+        @connect(path="tests.no_request")
+        def shout(text: str):
+            pass
+
+        @connect(path="tests.with_request")
+        def fine(req, text: str = ""):
+            pass
+
+        messages = [m for m in run_checks() if m.id == "floorkit.E007"]
+        assert [m.obj.rsplit(".", 1)[-1] for m in messages] == ["shout"]
+        assert "'text' would receive the SignalRequest" in messages[0].msg
+        assert "def shout(request, text, ...)" in messages[0].hint
+    finally:
+        registry.restore(state)
+
+
+def test_async_def_handler_is_refused_at_connect_time():
+    state = registry.snapshot()
+    try:
+        with pytest.raises(TypeError, match="async def handler; async handlers are not supported"):
+
+            @connect(path="tests.async_handler")
+            async def coroutine(request):
+                pass
+
+        assert "tests.async_handler" not in {info.name for info in registry.all()}
+    finally:
+        registry.restore(state)
+
+
+@pytest.mark.parametrize("url", ["ws/floorkit/", "ftp://h/ws/", "ws://127.0.0.1:8001", "ws:///x/"])
+def test_unusable_websocket_url_is_an_error(settings, redis_server, url):
+    settings.FLOORKIT = {**settings.FLOORKIT, "WEBSOCKET_URL": url}
+    assert ids() == ["floorkit.E008"]
+
+
+def test_absolute_websocket_url_passes(settings, redis_server):
+    settings.FLOORKIT = {**settings.FLOORKIT, "WEBSOCKET_URL": "ws://127.0.0.1:8001/ws/floorkit/"}
+    assert ids() == []

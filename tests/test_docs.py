@@ -91,3 +91,20 @@ def test_signal_examples_run_and_register_callable_handlers():
         assert ran.get("README.md") and ran.get("guide.md")
     finally:
         registry.restore(state)
+
+
+def test_settings_page_lists_every_setting_check_and_request_attribute():
+    """docs/settings.md names every key of floorkit's defaults and every check id."""
+    from floorkit import conf
+
+    page = (ROOT / "docs/settings.md").read_text()
+    missing = [key for key in conf.DEFAULTS if f"`{key}`" not in page]
+    assert not missing, f"docs/settings.md does not list FLOORKIT keys {missing}"
+    check_ids = set(
+        re.findall(r'id="(floorkit\.[EW]\d+)"', (ROOT / "floorkit/checks.py").read_text())
+    )
+    assert len(check_ids) >= 12
+    missing = sorted(i for i in check_ids if f"`{i}`" not in page)
+    assert not missing, f"docs/settings.md does not list checks {missing}"
+    for attribute in ("user", "username", "user_id", "session", "window", "trace_id"):
+        assert f"`request.{attribute}`" in page

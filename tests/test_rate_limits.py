@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from tests.conftest import subprocess_env
-from tests.test_http import csrf_client, headers, new_window, post_call
+from tests.test_http import csrf_client, new_window, post_call
 from tests.test_websocket import login
 from tests.wsclient import Server, Tab
 

@@ -116,6 +116,7 @@ class Server:
 
     def start(self) -> Server:
         args = [sys.executable, str(ROOT / "manage.py"), "runwebsocket", f"127.0.0.1:{self.port}"]
+        args.append("--noreload")  # tests that need the reloader ask for --reload
         if self.http:
             args.append("--http")
         self.process = subprocess.Popen(

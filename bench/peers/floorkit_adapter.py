@@ -59,7 +59,7 @@ HELLO_FRAMES = json.loads(os.environ.get("FLOORKIT_BENCH_HELLO", "[]"))
 
 
 def server_command(port):
-    return [PYTHON, str(MANAGE_PY), "runwebsocket", f"127.0.0.1:{port}"]
+    return [PYTHON, str(MANAGE_PY), "runwebsocket", f"127.0.0.1:{port}", "--noreload"]
 
 
 def server_env(redis_url):

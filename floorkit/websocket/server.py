@@ -20,6 +20,7 @@ from floorkit.websocket.auth import origin_allowed
 from floorkit.websocket.connection import Connection, open_connection
 from floorkit.websocket.protocol import WebSocketHandler
 from floorkit.websocket.router import Router
+from floorkit.websocket_url import websocket_path
 
 logger = logging.getLogger("floorkit.websocket")
 
@@ -87,7 +88,12 @@ class FloorkitHandler(WebSocketHandler):
         if self.environ.get("PATH_INFO") != self.server.websocket_path:
             return None
         if not origin_allowed(self.environ):
-            logger.warning("refused websocket from origin %r", self.environ.get("HTTP_ORIGIN"))
+            logger.warning(
+                "refused websocket from origin %r (Host %r): add it to "
+                "settings.CSRF_TRUSTED_ORIGINS to allow it",
+                self.environ.get("HTTP_ORIGIN"),
+                self.environ.get("HTTP_HOST"),
+            )
             self.start_response("403 Forbidden", [("Content-Type", "text/plain")])
             return [b"Forbidden: origin not allowed"]
         return super().upgrade_websocket()
@@ -95,7 +101,9 @@ class FloorkitHandler(WebSocketHandler):
     def log_request(self):  # one line per websocket would flood the log
         environ = getattr(self, "environ", None) or {}  # none for a request refused unparsed
         if environ.get("PATH_INFO") != self.server.websocket_path:
-            super().log_request()
+            # pywsgi's line to the server's log (runserver's format); the
+            # websocket library's own goes to an unconfigured logger.
+            pywsgi.WSGIHandler.log_request(self)
 
 
 class WebsocketServer(pywsgi.WSGIServer):
@@ -105,7 +113,7 @@ class WebsocketServer(pywsgi.WSGIServer):
     """
 
     def __init__(self, listener, *, http_app=None, **kwargs):
-        self.websocket_path = conf.get("WEBSOCKET_URL")
+        self.websocket_path = websocket_path(conf.get("WEBSOCKET_URL"))
         self.http_app = http_app
         self.router = Router()
         self.connections: weakref.WeakSet[Connection] = weakref.WeakSet()

@@ -88,6 +88,7 @@ class Server:
                 "runwebsocket",
                 f"127.0.0.1:{self.port}",
                 "--http",
+                "--noreload",  # stop() ends this process; a reloader's child would live on
             ],
             cwd=ROOT,
             env=subprocess_env(),
