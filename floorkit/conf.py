@@ -16,6 +16,10 @@ Key                        Meaning (default)
                            burst of reconnecting tabs queues instead of failing).
 ``REDIS_POOL_TIMEOUT``     Seconds an operation waits for a free connection before
                            ``RedisUnavailable`` (``10``).
+``REDIS_TIMEOUT``          Seconds a Redis command may take before ``RedisUnavailable``
+                           (``5``): a browser call fails with ``redis_unavailable``
+                           instead of hanging on an unresponsive Redis.
+``REDIS_CONNECT_TIMEOUT``  Seconds to connect to Redis before ``RedisUnavailable`` (``2``).
 ``KEY_PREFIX``             Prefix of every Redis key and channel floorkit uses
                            (``"floorkit"``).
 ``SIGNAL_MODULES``         Extra modules imported at start-up, besides each installed
@@ -83,6 +87,8 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
     "REDIS_MAX_CONNECTIONS": 50,
     "REDIS_POOL_TIMEOUT": 10,
+    "REDIS_TIMEOUT": 5,
+    "REDIS_CONNECT_TIMEOUT": 2,
     "KEY_PREFIX": "floorkit",
     "SIGNAL_MODULES": [],
     "DEFAULT_QUEUE": "default",

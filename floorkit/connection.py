@@ -9,11 +9,18 @@ does past 100. Commands that block on purpose (long polls) use a second pool,
 ``get_redis(url, blocking=True)``, bounded only by the server, so that they
 never hold up the others. Every Redis failure that reaches user code is
 turned into ``floorkit.exceptions.RedisUnavailable``.
+
+No command waits for an unresponsive Redis longer than ``REDIS_TIMEOUT``
+seconds (a connect, ``REDIS_CONNECT_TIMEOUT``): a browser call then fails with
+``redis_unavailable`` instead of hanging. An outage is logged once, as a
+warning, when ``redis_errors()`` first sees it, and once more when an
+operation succeeds again; not once per failed request.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -26,7 +33,18 @@ _clients: dict[tuple[str, bool], redis.Redis] = {}
 _lock = threading.Lock()
 
 
-_OPTIONS = {"socket_connect_timeout": 2, "socket_keepalive": True, "health_check_interval": 30}
+logger = logging.getLogger("floorkit.redis")
+BLOCK_SLICE = 4.0  # longest XREAD BLOCK floorkit sends; the blocking pool's reads allow for it
+
+
+def _options(blocking: bool) -> dict:
+    timeout = conf.get("REDIS_TIMEOUT")
+    return {
+        "socket_connect_timeout": conf.get("REDIS_CONNECT_TIMEOUT"),
+        "socket_timeout": (timeout + BLOCK_SLICE) if blocking else timeout,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+    }
 
 
 def get_redis(url: str | None = None, blocking: bool = False) -> redis.Redis:
@@ -45,13 +63,15 @@ def get_redis(url: str | None = None, blocking: bool = False) -> redis.Redis:
             client = _clients.get((url, blocking))
             if client is None:
                 if blocking:
-                    pool = redis.ConnectionPool.from_url(url, max_connections=2**31, **_OPTIONS)
+                    pool = redis.ConnectionPool.from_url(
+                        url, max_connections=2**31, **_options(blocking=True)
+                    )
                 else:
                     pool = redis.BlockingConnectionPool.from_url(
                         url,
                         max_connections=conf.get("REDIS_MAX_CONNECTIONS"),
                         timeout=conf.get("REDIS_POOL_TIMEOUT"),
-                        **_OPTIONS,
+                        **_options(blocking=False),
                     )
                 client = _clients[url, blocking] = redis.Redis(connection_pool=pool)
     return client
@@ -75,9 +95,19 @@ def redis_errors(action: str) -> Iterator[None]:
     try:
         yield
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise RedisUnavailable(
+        error = RedisUnavailable(
             f"Redis at {safe_url(conf.get('REDIS_URL'))} is unreachable, {action} failed: {exc}"
-        ) from exc
+        )
+        if not _outage:
+            _outage.append(error)
+            logger.warning("%s (logged once until Redis answers again)", error)
+        raise error from exc
+    if _outage:
+        _outage.clear()
+        logger.warning("Redis at %s answers again", safe_url(conf.get("REDIS_URL")))
+
+
+_outage: list[RedisUnavailable] = []  # the first error of the outage going on, if any
 
 
 def safe_url(url: str) -> str:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from floorkit import conf
-from floorkit.connection import get_redis, redis_errors
+from floorkit.connection import BLOCK_SLICE, get_redis, redis_errors
 from floorkit.messages import epoch_key, log_key, seq_key
 
 
@@ -111,9 +111,6 @@ def missed(addresses: list[str], after: int, epoch: str | None = None) -> Missed
     return result
 
 
-BLOCK_SLICE = 4.0
-
-
 def wait(addresses: list[str], after: int, timeout: float, epoch: str | None = None) -> Missed:
     """
     Like ``missed()``, but when nothing was missed, block up to ``timeout``
@@ -129,7 +126,7 @@ def wait(addresses: list[str], after: int, timeout: float, epoch: str | None = N
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return found
-        # block in slices shorter than the client's socket timeout (5 s in redis-py)
+        # block in slices; the blocking pool's socket timeout allows for one
         block = max(1, int(min(remaining, BLOCK_SLICE) * 1000))
         with redis_errors("waiting for messages"):
             reply = client.xread(streams, count=conf.get("LOG_MAXLEN"), block=block)

@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from floorkit import conf, identity, wire
 from floorkit.dispatch import call_from_client, replayed_messages, report_failure
-from floorkit.exceptions import FloorkitError
+from floorkit.exceptions import FloorkitError, RedisUnavailable
 from floorkit.history import MAX_CURSOR, Missed, current_position, valid_cursor, wait
 from floorkit.ratelimit import take_http
 from floorkit.request import WINDOW_HEADER, SignalRequest
@@ -51,19 +51,22 @@ _DUMPS = {"allow_nan": False, "separators": (",", ":")}  # nothing JSON.parse ca
 
 
 def _error(kind: str, message: str, error_id: str | None = None) -> JsonResponse:
-    return JsonResponse(
+    response = JsonResponse(
         {"ok": False, "kind": kind, "message": message, "error_id": error_id},
         status=STATUS.get(kind, 400),
         json_dumps_params=_DUMPS,
     )
+    if kind == "redis_unavailable":  # logged once per outage by floorkit.connection,
+        response._has_been_logged = True  # not once per request by django.request
+    return response
 
 
 def _endpoint(method: str):
     """
     Make a view a floorkit endpoint for one HTTP ``method``: any other method
-    gets a JSON 405 with ``Allow``, and a body over Django's
-    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` a JSON 413, so that every answer of a
-    floorkit URL is JSON.
+    gets a JSON 405 with ``Allow``, a body over Django's
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` a JSON 413 and an unreachable Redis a JSON
+    503, so that every answer of a floorkit URL is JSON.
     """
 
     def decorate(view):
@@ -78,6 +81,8 @@ def _endpoint(method: str):
                 return view(request, *args, **kwargs)
             except RequestDataTooBig:
                 return _error("too_large", "the request body is too large")
+            except RedisUnavailable as exc:
+                return _error(exc.kind, str(exc))
 
         return wrapped
 

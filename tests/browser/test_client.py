@@ -267,6 +267,27 @@ def test_call_rejections(pages):
     expect(page.locator("#error")).to_contain_text("login_required")
 
 
+def test_calls_time_out_with_kind_timeout(pages, login):
+    page = pages.new(session=login("tim"))
+    page.goto("/")
+    wait_open(page)
+    outcome = page.evaluate(
+        """async () => {
+            const began = Date.now();
+            const late = await floorkit.call("tests.sleep", {seconds: 2}, {timeout: 300}).then(
+                () => "resolved", (e) => [e.kind, e.signal, e instanceof floorkit.FloorkitError]);
+            const waited = Date.now() - began;
+            const quick = await floorkit.call("tests.sleep", {seconds: 0.05}, {timeout: 5000});
+            return {late, waited, quick: quick.results.length, byDefault: floorkit.options.callTimeout};
+        }"""
+    )
+    assert outcome["late"] == ["timeout", "tests.sleep", True]
+    assert 250 <= outcome["waited"] < 1500  # the call's own timeout, not the handler's 2 s
+    assert outcome["quick"] == 1  # an answer in time resolves as usual
+    assert outcome["byDefault"] == 30000  # on by default
+    assert page.evaluate("floorkit.state") == "open"  # a timeout never closes the socket
+
+
 def test_local_handlers_and_targets(pages, login):
     """Without `to` the tab's handlers run at once; with `to` only the server delivers."""
     page = pages.new(session=login("dave"))

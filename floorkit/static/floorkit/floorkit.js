@@ -84,6 +84,7 @@
     backoffMax: 10, // seconds
     jitter: 0.3, // +-30 %
     helloTimeout: 15, // seconds to wait for hello on a new socket
+    callTimeout: 30000, // ms a call waits for its answer before rejecting with kind "timeout"; 0: forever
     debug: false, // log every frame to the console
     // HTTP fallback (the tag fills these in from floorkit.urls and POLL_INTERVAL)
     windowUrl: null,
@@ -288,8 +289,38 @@
     if (frame.to) {
       body.to = frame.to;
     }
+    var timeout =
+      callOptions && callOptions.timeout !== undefined ? callOptions.timeout : options.callTimeout;
     var promise = new Promise(function (resolve, reject) {
-      pending.set(frame.id, { resolve: resolve, reject: reject, signal: name, via: null });
+      var timer = null;
+      var settled = function (fn) {
+        return function (value) {
+          clearTimeout(timer);
+          fn(value);
+        };
+      };
+      pending.set(frame.id, {
+        resolve: settled(resolve),
+        reject: settled(reject),
+        signal: name,
+        via: null,
+      });
+      if (typeof timeout === "number" && timeout > 0) {
+        timer = setTimeout(function () {
+          // No answer in time (Redis or the server unreachable, a slow handler): give up.
+          // The call may still run; a late answer is ignored.
+          if (pending.get(frame.id)) {
+            pending.delete(frame.id);
+            for (var i = 0; i < outbox.length; i++) {
+              if (outbox[i].id === frame.id) {
+                outbox.splice(i, 1); // never sent: it will not be
+                break;
+              }
+            }
+            reject(new FloorkitError("timeout", name + ": no answer within " + timeout + " ms", null, name));
+          }
+        }, timeout);
+      }
     });
     outbox.push({ id: frame.id, text: text, body: JSON.stringify(body) });
     if (to == null) {
