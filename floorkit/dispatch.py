@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import transaction
+
 from floorkit import jobs, messages, targets, tracing
 from floorkit.exceptions import FloorkitError, InvalidArguments, LoginRequired, NotAllowed
 from floorkit.registry import Handler, registry
@@ -36,7 +38,13 @@ class CallResult:
     registration order; ``results`` are the inline handlers' return values and
     ``jobs`` the RQ job ids of the delayed ones. ``message_id`` is the id of the
     message published to ``addresses`` (``None`` without targets), ``trace_id``
-    the call's trace.
+    the call's trace, ``seq`` its sequence number once published.
+
+    ``pending_commit`` is ``True`` when the call was made inside a transaction
+    and something waits for its commit: the delayed handlers' jobs (always),
+    and the message with ``call.options(on_commit=True)`` (then ``seq`` is
+    ``None``). If the transaction rolls back, those jobs never exist and that
+    message is never sent.
     """
 
     signal: str
@@ -45,6 +53,7 @@ class CallResult:
     message_id: str | None = None
     addresses: list[str] = field(default_factory=list)
     seq: int | None = None
+    pending_commit: bool = False
 
     @property
     def results(self) -> list[Any]:
@@ -81,12 +90,14 @@ def execute(
     message: tuple[str, bytes] | None,
     addresses: list[str],
     publish_hop: str | None = None,
+    on_commit: bool = False,
 ) -> CallResult:
     """
     Run the inline handlers in order, enqueue the delayed ones, then publish
-    the message to ``addresses``. A handler's exception propagates and stops
-    the call: later handlers do not run, nothing is published. ``request`` is
-    the call's hop (its ``parent`` is the call's hop id).
+    the message to ``addresses`` (with ``on_commit``, once the current
+    transaction commits). A handler's exception propagates and stops the call:
+    later handlers do not run, nothing is published. ``request`` is the call's
+    hop (its ``parent`` is the call's hop id).
     """
     result = CallResult(signal, request.trace_id, addresses=addresses)
     trace, call_hop = request.trace_id, request.parent
@@ -127,21 +138,40 @@ def execute(
                 handler=handler.path,
             )
         result.outcomes.append(Outcome(handler.path, False, result=value))
+    in_transaction = transaction.get_connection().in_atomic_block
     if message is not None:
         result.message_id, payload = message
-        published_at = time.time()
-        result.seq = messages.publish(payload, addresses, f"publishing {signal}")
-        tracing.emit(
-            "message.published",
-            trace,
-            publish_hop,
-            call_hop,
-            signal,
-            ts=published_at,
-            seq=result.seq,
-            addresses=addresses,
-        )
+        if on_commit and in_transaction:
+            transaction.on_commit(
+                lambda: _publish(result, payload, addresses, signal, publish_hop, call_hop)
+            )
+        else:
+            _publish(result, payload, addresses, signal, publish_hop, call_hop)
+    result.pending_commit = in_transaction and bool(result.jobs or (message and on_commit))
     return result
+
+
+def _publish(
+    result: CallResult,
+    payload: bytes,
+    addresses: list[str],
+    signal: str,
+    publish_hop: str | None,
+    call_hop: str | None,
+) -> None:
+    """Publish the call's message now and record its ``seq`` on ``result``."""
+    published_at = time.time()
+    result.seq = messages.publish(payload, addresses, f"publishing {signal}")
+    tracing.emit(
+        "message.published",
+        result.trace_id,
+        publish_hop,
+        call_hop,
+        signal,
+        ts=published_at,
+        seq=result.seq,
+        addresses=addresses,
+    )
 
 
 def checked_execute(
@@ -150,12 +180,13 @@ def checked_execute(
     kwargs: dict[str, Any],
     handlers: list[Handler],
     addresses: list[str],
+    on_commit: bool = False,
 ) -> CallResult:
     """Check the arguments and encode the message before anything runs, then ``execute``."""
     bound = prepare(signal, request, kwargs, handlers)
     publish_hop = tracing.new_hop() if addresses else None
     message = messages.prepare(signal, kwargs, request, publish_hop) if addresses else None
-    return execute(signal, request, bound, message, addresses, publish_hop)
+    return execute(signal, request, bound, message, addresses, publish_hop, on_commit)
 
 
 def traced_call(signal: str, request: SignalRequest, run: Callable[[SignalRequest], CallResult]):
@@ -207,15 +238,42 @@ def call(signal: str, request: Any = None, to: Any = None, **kwargs: Any) -> Cal
     Raise ``UnknownSignal`` for a name nothing is connected to, and
     ``RedisUnavailable`` when Redis cannot be reached: nothing is dropped
     silently. Return a ``CallResult``.
+
+    The message goes out at once, even inside a transaction (a notification,
+    not data); ``call.options(on_commit=True)(signal, request, to, **kwargs)``
+    sends it only once the transaction commits, and never if it rolls back.
     """
+    return _call(signal, request, to, kwargs, on_commit=False)
+
+
+def _call(signal: str, request: Any, to: Any, kwargs: dict, on_commit: bool) -> CallResult:
     signal_request = SignalRequest.coerce(request)
 
     def run(hop_request: SignalRequest) -> CallResult:
         info = registry.get(signal)
         addresses = targets.resolve(to, hop_request)
-        return checked_execute(signal, hop_request, kwargs, info.handlers, addresses)
+        return checked_execute(signal, hop_request, kwargs, info.handlers, addresses, on_commit)
 
     return traced_call(signal, signal_request, run)
+
+
+def _options(*, on_commit: bool = False) -> Callable[..., CallResult]:
+    """
+    ``call`` with options: ``call.options(on_commit=True)`` returns a ``call``
+    whose browser message is published once the current transaction commits
+    (at once outside a transaction). Options are not keywords of ``call()``
+    itself, whose keywords all belong to the handlers.
+    """
+
+    def call_with_options(
+        signal: str, request: Any = None, to: Any = None, **kwargs: Any
+    ) -> CallResult:
+        return _call(signal, request, to, kwargs, on_commit=on_commit)
+
+    return call_with_options
+
+
+call.options = _options  # type: ignore[attr-defined]
 
 
 def report_failure(signal: str, request: SignalRequest, exc: BaseException, via: str) -> str:
