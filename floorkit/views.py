@@ -33,7 +33,6 @@ STATUS = {
     "bad_request": 400,
     "invalid_arguments": 400,
     "invalid_target": 400,
-    "not_found": 404,
     "method_not_allowed": 405,
     "too_large": 413,
     "rate_limited": 429,
@@ -87,12 +86,6 @@ def _endpoint(method: str):
         return wrapped
 
     return decorate
-
-
-@csrf_exempt  # nothing runs here
-def not_found(request, path: str = "") -> JsonResponse:
-    """Any other URL under floorkit's prefix: a JSON 404."""
-    return _error("not_found", f"no floorkit endpoint at {request.path!r}")
 
 
 class _JSONCsrf(CsrfViewMiddleware):
