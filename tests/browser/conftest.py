@@ -70,7 +70,8 @@ def stop_process(process: subprocess.Popen) -> None:
 class Server:
     """``manage.py runwebsocket 127.0.0.1:<port> --http`` in a subprocess."""
 
-    def __init__(self, port: int | None = None, name: str = "server") -> None:
+    def __init__(self, port: int | None = None, name: str = "server", env: dict | None = None):
+        self.env = env
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = ARTIFACTS / f"{name}.log"
@@ -91,7 +92,7 @@ class Server:
                 "--noreload",  # stop() ends this process; a reloader's child would live on
             ],
             cwd=ROOT,
-            env=subprocess_env(),
+            env=self.env or subprocess_env(),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
