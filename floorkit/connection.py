@@ -77,6 +77,17 @@ def get_redis(url: str | None = None, blocking: bool = False) -> redis.Redis:
     return client
 
 
+_scripts: dict[tuple[int, str], object] = {}
+
+
+def lua_script(client: redis.Redis, source: str):
+    """``client.register_script(source)``, made once per client and script."""
+    script = _scripts.get((id(client), source))
+    if script is None:
+        script = _scripts[id(client), source] = client.register_script(source)
+    return script
+
+
 def reset() -> None:
     """Forget every cached client (after a fork, or when settings change in tests)."""
     with _lock:

@@ -58,11 +58,6 @@ def current_position() -> tuple[int, str]:
     return int(seq or 0), (epoch.decode() if epoch is not None else candidate)
 
 
-def current_seq() -> int:
-    """The sequence number of the last message published (0 before any)."""
-    return current_position()[0]
-
-
 def _seq(entry_id: bytes | str) -> int:
     if isinstance(entry_id, bytes):
         entry_id = entry_id.decode()

@@ -44,7 +44,7 @@ import uuid
 from typing import Any
 
 from floorkit import conf, wire
-from floorkit.connection import get_redis, key, redis_errors
+from floorkit.connection import get_redis, key, lua_script, redis_errors
 from floorkit.exceptions import InvalidArguments
 from floorkit.request import SignalRequest
 
@@ -149,14 +149,6 @@ for i = 3, #KEYS do
 end
 return seq
 """
-_scripts: dict[int, Any] = {}
-
-
-def _publish_script(client):
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_PUBLISH_LUA)
-    return script
 
 
 def log_key(address: str) -> str:
@@ -206,7 +198,7 @@ def publish(payload: bytes, addresses: list[str], action: str) -> int | None:
     args = [payload, conf.get("LOG_MAXLEN"), ttl, *(channel(a) for a in addresses)]
     client = get_redis()
     with redis_errors(action):
-        return _publish_script(client)(keys=keys, args=args, client=client)
+        return lua_script(client, _PUBLISH_LUA)(keys=keys, args=args, client=client)
 
 
 def decode(payload: bytes | str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import time
 import weakref
 
 from floorkit import conf
-from floorkit.connection import get_redis, key, redis_errors
+from floorkit.connection import get_redis, key, lua_script, redis_errors
 
 
 class Bucket:
@@ -83,7 +83,6 @@ redis.call('HSET', KEYS[1], 't', tostring(tokens), 'at', tostring(now))
 redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
 return allowed
 """
-_scripts: dict[int, object] = {}
 
 
 def take_http(session: str | None) -> bool:
@@ -95,9 +94,6 @@ def take_http(session: str | None) -> bool:
     rate = conf.get("RATE_LIMIT")
     if not rate or not session:
         return True
-    client = get_redis()
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_TAKE_LUA)
+    script = lua_script(get_redis(), _TAKE_LUA)
     with redis_errors("checking the call rate"):
         return bool(script(keys=[key("rate", session)], args=[rate, repr(time.time())]))
