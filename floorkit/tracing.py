@@ -155,20 +155,25 @@ def flush() -> int:
     """Write the buffered events now, in one round trip; return how many. Never raises."""
     if not _buffer:
         return 0
+    # The lock is held over the write, so that a process's batches reach the
+    # stream in the order their events were emitted (two concurrent flushes
+    # would otherwise race their XADDs).
     with _lock:
         events = _buffer[:]
         del _buffer[: len(events)]
-    batch = {"host": _host, "pid": os.getpid(), "role": _role, "rows": events}
-    try:
-        get_redis().xadd(
-            stream_key(),
-            {"b": _encode(batch)},
-            maxlen=conf.get("TRACE_MAXLEN"),
-            approximate=True,
-        )
-    except Exception as exc:  # tracing must never break the traced code
-        _dropped(len(events), exc)
-        return 0
+        if not events:
+            return 0
+        batch = {"host": _host, "pid": os.getpid(), "role": _role, "rows": events}
+        try:
+            get_redis().xadd(
+                stream_key(),
+                {"b": _encode(batch)},
+                maxlen=conf.get("TRACE_MAXLEN"),
+                approximate=True,
+            )
+        except Exception as exc:  # tracing must never break the traced code
+            _dropped(len(events), exc)
+            return 0
     return len(events)
 
 
