@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/bench_async.py [--sends 2000] [--jobs 1000] [--json]
 
-Starts its own redis-server on a free port (floorkit.embedded_redis) and uses
+Starts its own redis-server on a free port (floorkit.delivery.embedded_redis) and uses
 the test settings (tests.settings, a throw-away sqlite file) with this module
 listed in FLOORKIT["SIGNAL_MODULES"], so that web and worker processes both
 know ``bench.bench_async.ping``. Bounded: well under two minutes by default.
@@ -29,9 +29,9 @@ know ``bench.bench_async.ping``. Bounded: well under two minutes by default.
    * ``rq.Worker`` with RQ's JSON serializer: RQ's default forking worker as
      RQ ships it (a fork per job), the baseline;
    * ``rq.SimpleWorker`` with RQ's JSON serializer: RQ's in-process worker;
-   * ``floorkit.worker.ForkingWorker``: RQ's forking worker with floorkit's
+   * ``floorkit.jobs.worker.ForkingWorker``: RQ's forking worker with floorkit's
      heartbeat throttling;
-   * ``floorkit.worker.SimpleWorker``: the recommended worker (in-process,
+   * ``floorkit.jobs.worker.SimpleWorker``: the recommended worker (in-process,
      RQ's bookkeeping in 5 round trips per job instead of 12).
 
    The best round of each is reported (other load on the machine only ever
@@ -72,8 +72,8 @@ if __name__ != "__main__":  # imported by Django (SIGNAL_MODULES), in the bench 
 WORKER_CLASSES = (
     "rq.Worker",
     "rq.SimpleWorker",
-    "floorkit.worker.ForkingWorker",
-    "floorkit.worker.SimpleWorker",
+    "floorkit.jobs.worker.ForkingWorker",
+    "floorkit.jobs.worker.SimpleWorker",
 )
 
 
@@ -183,7 +183,7 @@ def main() -> None:
     began = time.perf_counter()
 
     sys.path.insert(0, str(ROOT))
-    from floorkit.embedded_redis import EmbeddedRedis
+    from floorkit.delivery.embedded_redis import EmbeddedRedis
 
     server = EmbeddedRedis(port=0)
     url = server.start()
@@ -251,7 +251,7 @@ def main() -> None:
         database.close()
 
     by_class = {row["worker_class"]: row["signals_per_s"] for row in workers}
-    ratio = by_class["floorkit.worker.SimpleWorker"] / by_class["rq.Worker"]
+    ratio = by_class["floorkit.jobs.worker.SimpleWorker"] / by_class["rq.Worker"]
     figures = {
         "send": sends,
         "workers": workers,
@@ -289,7 +289,9 @@ def main() -> None:
         "  ratios to rq.Worker: "
         + ", ".join(f"{name} {value / baseline:.2f}x" for name, value in by_class.items())
     )
-    print(f"  recommended (floorkit.worker.SimpleWorker) / RQ's default (rq.Worker): {ratio:.2f}x")
+    print(
+        f"  recommended (floorkit.jobs.worker.SimpleWorker) / RQ's default (rq.Worker): {ratio:.2f}x"
+    )
     print(f"targets: {figures['targets']}  ({figures['seconds']} s)")
 
 

@@ -45,7 +45,7 @@ def run_variant(settings: str, duration: float) -> dict:
 def window_log_memory(count: int = 2000) -> float:
     sys.path[:0] = [str(ROOT), str(HERE)]
     os.environ["DJANGO_SETTINGS_MODULE"] = "floorkit_bench_settings"
-    from floorkit.embedded_redis import EmbeddedRedis
+    from floorkit.delivery.embedded_redis import EmbeddedRedis
 
     with EmbeddedRedis(port=0) as server:
         os.environ["FLOORKIT_REDIS_URL"] = server.url
@@ -53,16 +53,16 @@ def window_log_memory(count: int = 2000) -> float:
 
         django.setup()
         from floorkit import WINDOW, SignalRequest, call
-        from floorkit.connection import get_redis
+        from floorkit.delivery.redis_client import get_redis
 
         client = get_redis()
         before = client.info("memory")["used_memory"]
         for n in range(count):
             call("bench.broadcast", SignalRequest(window=f"w{n:06d}"), WINDOW, bench_seq=n)
         after = client.info("memory")["used_memory"]
-        from floorkit import tracing
+        from floorkit.tracing import recorder
 
-        tracing.flush()
+        recorder.flush()
         return (after - before) / count
 
 

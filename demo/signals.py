@@ -12,7 +12,7 @@ from rq import get_current_job
 
 from demo.models import Note
 from floorkit import BROADCAST, USER, WINDOW, AsyncSignal, Window, call, connect, declare
-from floorkit.connection import get_redis
+from floorkit.delivery.redis_client import get_redis
 
 # --- Chat (/) -------------------------------------------------------------------------
 

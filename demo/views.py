@@ -63,16 +63,16 @@ def trace_tree(request, trace_id):
     reading a trace is not traced itself. (Traces name hosts, pids and windows: a real
     site would show them to its staff only.)
     """
-    from floorkit import trace_report, tracing
+    from floorkit.tracing import reader, recorder
 
     if not request.user.is_authenticated:
         return JsonResponse({"error": "log in first"}, status=403)
     # A recent click: its events are among the last batches of the trace stream.
-    found = trace_report.select(tracing.read(batches=2000), ["demo.*"], trace=trace_id)
+    found = reader.select(recorder.read(batches=2000), ["demo.*"], trace=trace_id)
     events = found.get(trace_id, [])
     return JsonResponse(
         {
-            "lines": trace_report.tree(events) if events else [],
-            "finished": trace_report.finished(events),
+            "lines": reader.tree(events) if events else [],
+            "finished": reader.finished(events),
         }
     )

@@ -73,14 +73,14 @@ LOGIN_REDIRECT_URL = "/"
 REDIS_URL = os.environ.get("FLOORKIT_REDIS_URL", "redis://127.0.0.1:6379/0")
 FLOORKIT = {"REDIS_URL": REDIS_URL}
 RQ_QUEUES = {"default": {"URL": REDIS_URL}, "slow": {"URL": REDIS_URL}}
-RQ = {"WORKER_CLASS": "floorkit.worker.SimpleWorker"}
+RQ = {"WORKER_CLASS": "floorkit.jobs.worker.SimpleWorker"}
 
 # Every record shows the trace id of the call it is about (or "-"): grep it, or
 # `manage.py tracesignal --trace ID`.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"trace_id": {"()": "floorkit.tracing.TraceIdFilter"}},
+    "filters": {"trace_id": {"()": "floorkit.tracing.recorder.TraceIdFilter"}},
     "formatters": {
         "traced": {"format": "%(levelname)s [trace %(trace_id)s] %(name)s: %(message)s"}
     },

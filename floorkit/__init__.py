@@ -16,18 +16,18 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "call": "floorkit.dispatch",
-    "CallResult": "floorkit.dispatch",
-    "connect": "floorkit.registry",
-    "declare": "floorkit.registry",
-    "SignalRequest": "floorkit.request",
-    "BROADCAST": "floorkit.targets",
-    "SESSION": "floorkit.targets",
-    "USER": "floorkit.targets",
-    "WINDOW": "floorkit.targets",
-    "Session": "floorkit.targets",
-    "User": "floorkit.targets",
-    "Window": "floorkit.targets",
+    "call": "floorkit.signals.dispatch",
+    "CallResult": "floorkit.signals.dispatch",
+    "connect": "floorkit.signals.registry",
+    "declare": "floorkit.signals.registry",
+    "SignalRequest": "floorkit.signals.request",
+    "BROADCAST": "floorkit.signals.targets",
+    "SESSION": "floorkit.signals.targets",
+    "USER": "floorkit.signals.targets",
+    "WINDOW": "floorkit.signals.targets",
+    "Session": "floorkit.signals.targets",
+    "User": "floorkit.signals.targets",
+    "Window": "floorkit.signals.targets",
     "FloorkitError": "floorkit.exceptions",
     "InvalidArguments": "floorkit.exceptions",
     "InvalidSignalName": "floorkit.exceptions",
@@ -36,9 +36,9 @@ _EXPORTS = {
     "NotAllowed": "floorkit.exceptions",
     "RedisUnavailable": "floorkit.exceptions",
     "UnknownSignal": "floorkit.exceptions",
-    "AsyncSignal": "floorkit.async_signal",
-    "register": "floorkit.async_signal",
-    "register_mapping": "floorkit.mappings",
+    "AsyncSignal": "floorkit.async_signals.signal",
+    "register": "floorkit.async_signals.signal",
+    "register_mapping": "floorkit.async_signals.mappings",
 }
 
 __all__ = [
@@ -82,8 +82,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from floorkit.async_signal import AsyncSignal, register
-    from floorkit.dispatch import CallResult, call
+    from floorkit.async_signals.mappings import register_mapping
+    from floorkit.async_signals.signal import AsyncSignal, register
     from floorkit.exceptions import (
         FloorkitError,
         InvalidArguments,
@@ -94,7 +94,7 @@ if TYPE_CHECKING:  # pragma: no cover
         RedisUnavailable,
         UnknownSignal,
     )
-    from floorkit.mappings import register_mapping
-    from floorkit.registry import connect, declare
-    from floorkit.request import SignalRequest
-    from floorkit.targets import BROADCAST, SESSION, USER, WINDOW, Session, User, Window
+    from floorkit.signals.dispatch import CallResult, call
+    from floorkit.signals.registry import connect, declare
+    from floorkit.signals.request import SignalRequest
+    from floorkit.signals.targets import BROADCAST, SESSION, USER, WINDOW, Session, User, Window

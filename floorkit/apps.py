@@ -9,9 +9,9 @@ class FloorkitConfig(AppConfig):
         from django.conf import settings
 
         from floorkit import checks  # noqa: F401  (registers the system checks)
-        from floorkit.discovery import autodiscover
-        from floorkit.rq_defaults import apply
-        from floorkit.sessions import connect_signals
+        from floorkit.jobs.rq_defaults import apply
+        from floorkit.security.sessions import connect_signals
+        from floorkit.signals.discovery import autodiscover
 
         connect_signals()  # logouts, deleted sessions and password changes end access
 

@@ -33,8 +33,8 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from floorkit import conf
-from floorkit.connection import safe_url
-from floorkit.registry import registry
+from floorkit.delivery.redis_client import safe_url
+from floorkit.signals.registry import registry
 
 MIDDLEWARE = "floorkit.middleware.SignalRequestMiddleware"
 
@@ -134,12 +134,12 @@ def check_worker_class(app_configs=None, **kwargs):
     """
     W003: ``RQ["WORKER_CLASS"]`` is not one of floorkit's worker classes, so
     (with ``rqworker``'s default ``--serializer``) it reads pickle and fails
-    every floorkit job. floorkit's own default (``floorkit.rq_defaults``)
+    every floorkit job. floorkit's own default (``floorkit.jobs.rq_defaults``)
     never triggers it; a user's own class keeps working, with this warning,
     when every ``rqworker`` runs with ``--serializer`` JSON (then silence it).
     """
-    from floorkit.async_signal import all_signals
-    from floorkit.rq_defaults import FIX
+    from floorkit.async_signals.signal import all_signals
+    from floorkit.jobs.rq_defaults import FIX
 
     if not any(h.delayed for info in registry.all() for h in info.handlers) and not all_signals():
         return []
@@ -157,7 +157,7 @@ def check_worker_class(app_configs=None, **kwargs):
                     id="floorkit.W003",
                 )
             ]
-    from floorkit.worker import _FloorkitWorkerMixin
+    from floorkit.jobs.worker import _FloorkitWorkerMixin
 
     if isinstance(worker_class, type) and issubclass(worker_class, _FloorkitWorkerMixin):
         return []
@@ -191,7 +191,7 @@ def check_settings(app_configs=None, **kwargs):
 def check_async_signals(app_configs=None, **kwargs):
     from django.core.exceptions import ImproperlyConfigured
 
-    from floorkit.async_signal import all_signals, resolve_run_mode
+    from floorkit.async_signals.signal import all_signals, resolve_run_mode
 
     errors = []
     try:
@@ -225,7 +225,7 @@ def check_async_signals(app_configs=None, **kwargs):
 
 @register(Tags.compatibility)
 def check_rq_queues_set(app_configs=None, **kwargs):
-    from floorkit.async_signal import all_signals
+    from floorkit.async_signals.signal import all_signals
 
     if getattr(settings, "RQ_QUEUES", None) is not None:
         return []
@@ -250,7 +250,7 @@ REQUEST_NAMES = ("request", "req", "r", "_")
 
 
 def _takes_request(fn) -> bool:
-    from floorkit.request import SignalRequest
+    from floorkit.signals.request import SignalRequest
 
     try:
         parameters = list(inspect.signature(fn).parameters.values())
@@ -293,7 +293,7 @@ def check_request_parameter(app_configs=None, **kwargs):
 
 @register(Tags.compatibility)
 def check_websocket_url(app_configs=None, **kwargs):
-    from floorkit.websocket_url import WebsocketUrlError, websocket_path
+    from floorkit.websocket.url import WebsocketUrlError, websocket_path
 
     try:
         websocket_path(conf.get("WEBSOCKET_URL"))

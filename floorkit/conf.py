@@ -29,7 +29,7 @@ Key                        Meaning (default)
 ``RETRY``                  Default retries of a failing delayed handler (``0``).
 ``WORKER_LEASE``           Seconds a running job stays claimed by its worker without
                            renewal; a job whose worker died is retried or failed
-                           within about three leases (``20``; see floorkit.job_lease).
+                           within about three leases (``20``; see floorkit.jobs.lease).
 ``WEBSOCKET_URL``          Path of the websocket endpoint (``"/ws/floorkit/"``), or an
                            absolute ``ws://host:port/path`` URL when it runs on
                            another host or port than the site.

@@ -27,10 +27,10 @@ With pytest, ``pytest_plugins = ["floorkit.testing"]`` in the root
 
 ``capture()`` works by replacing, for the duration of the block and for the
 whole process, the function that publishes messages
-(``floorkit.messages.publish``), the queues that jobs are pushed to
+(``floorkit.delivery.publish.publish``), the queues that jobs are pushed to
 (``floorkit.jobs.get_queue`` returns queues that record instead of pushing),
 ``AsyncSignal``'s eager run mode (run here, without Redis) and the recording
-of trace events (``floorkit.tracing.emit``, off while capturing). Everything
+of trace events (``floorkit.tracing.recorder.emit``, off while capturing). Everything
 else is floorkit's real code: argument checks, targets, JSON encoding,
 ``transaction.on_commit``.
 """
@@ -57,8 +57,8 @@ from rq import Queue
 from rq.job import Job as RQJob
 
 if TYPE_CHECKING:  # pragma: no cover
-    from floorkit.async_signal import AsyncSignal
-    from floorkit.request import SignalRequest
+    from floorkit.async_signals.signal import AsyncSignal
+    from floorkit.signals.request import SignalRequest
 
 __all__ = [
     "CallError",
@@ -94,7 +94,7 @@ class Message:
     from the JSON frame, so a ``datetime`` or a ``Decimal`` is a string there.
     ``addresses`` are where it went, in order (``"broadcast"``,
     ``"user:alice"``, ``"session:<opaque id>"``, ``"window:<id>"``; see
-    ``floorkit.targets``). One call publishes one message, to all its
+    ``floorkit.signals.targets``). One call publishes one message, to all its
     addresses.
 
     Two messages are equal when their ``signal``, ``kwargs`` and
@@ -159,14 +159,14 @@ class Job:
         handler, its keyword arguments after the JSON round trip (a tuple is
         a list, dict keys are strings; the handler's annotations convert
         them again when it runs); for an ``AsyncSignal``, the receivers'
-        named arguments rebuilt by ``floorkit.mappings`` (a model instance
+        named arguments rebuilt by ``floorkit.async_signals.mappings`` (a model instance
         is fetched again from the database, at each access).
         """
         args, kwargs = self._decoded()
         if self.kind == "handler":
             return args[3]
         if self.kind == "async_signal":
-            from floorkit import mappings
+            from floorkit.async_signals import mappings
 
             return {key: mappings.decode(value, key) for key, value in args[2].items()}
         return kwargs
@@ -176,7 +176,7 @@ class Job:
         """The ``sender`` of an ``AsyncSignal`` send, rebuilt as receivers get it; else ``None``."""
         if self.kind != "async_signal":
             return None
-        from floorkit import mappings
+        from floorkit.async_signals import mappings
 
         return mappings.decode(self._decoded()[0][1], "sender")
 
@@ -185,7 +185,7 @@ class Job:
         """The caller a delayed handler runs as (a ``SignalRequest``); ``None`` for other jobs."""
         if self.kind != "handler":
             return None
-        from floorkit.request import SignalRequest
+        from floorkit.signals.request import SignalRequest
 
         return SignalRequest.from_dict(self._decoded()[0][2])
 
@@ -261,8 +261,8 @@ class Captured:
         ``messages_to(User("bob"))`` does not include broadcasts (see
         ``messages_reaching``). Raise ``InvalidTarget`` as ``call()`` would.
         """
-        from floorkit import targets
-        from floorkit.request import SignalRequest
+        from floorkit.signals import targets
+        from floorkit.signals.request import SignalRequest
 
         if isinstance(target, str):
             target = targets.parse(target)
@@ -275,7 +275,7 @@ class Captured:
         ``SignalRequest``) would receive, in order: those sent to its window,
         its session, its user, or to everyone.
         """
-        from floorkit.request import SignalRequest
+        from floorkit.signals.request import SignalRequest
 
         tab = SignalRequest.coerce(request)
         reaching = {"broadcast"}
@@ -318,7 +318,7 @@ class Captured:
 
     def _record_message(self, payload: bytes, addresses: list[str]) -> int:
         seq = next(self._seq)
-        # What Redis does (floorkit.messages._PUBLISH_LUA): put the sequence number first.
+        # What Redis does (floorkit.delivery.publish._PUBLISH_LUA): put the sequence number first.
         head = b'{"type":"signal",'
         if payload.startswith(head):
             payload = head + b'"seq":%d,' % seq + payload[len(head) :]
@@ -391,7 +391,7 @@ class Captured:
     def _run(self, job: Job) -> None:
         from django.utils.module_loading import import_string
 
-        from floorkit.async_signal import _eager_errors
+        from floorkit.async_signals.signal import _eager_errors
 
         function, _instance, args, kwargs = json.loads(job.payload)  # the worker's view
         # As in AsyncSignal's eager mode: deliver() leaves the caller's
@@ -458,7 +458,7 @@ def _keep_connections() -> None:
 
 
 def _no_trace(*args: Any, **kwargs: Any) -> None:
-    """Replaces ``tracing.emit`` while capturing: no trace events, so nothing goes to Redis."""
+    """Replaces ``recorder.emit`` while capturing: no trace events, so nothing goes to Redis."""
 
 
 def _run_eager(
@@ -485,31 +485,35 @@ def _run_eager(
 
 
 def _install() -> None:
-    from floorkit import jobs, messages, tracing
-    from floorkit.async_signal import AsyncSignal
+    from floorkit.async_signals.signal import AsyncSignal
+    from floorkit.delivery import publish
+    from floorkit.jobs import handler_jobs
+    from floorkit.tracing import recorder
 
     _originals.update(
-        publish=messages.publish,
-        get_queue=jobs.get_queue,
-        close_old_connections=jobs.close_old_connections,
-        emit=tracing.emit,
+        publish=publish.publish,
+        get_queue=handler_jobs.get_queue,
+        close_old_connections=handler_jobs.close_old_connections,
+        emit=recorder.emit,
         run_eager=AsyncSignal.__dict__["_run_eager"],
     )
-    messages.publish = _publish
-    jobs.get_queue = _get_queue
-    jobs.close_old_connections = _keep_connections
-    tracing.emit = _no_trace
+    publish.publish = _publish
+    handler_jobs.get_queue = _get_queue
+    handler_jobs.close_old_connections = _keep_connections
+    recorder.emit = _no_trace
     AsyncSignal._run_eager = _run_eager
 
 
 def _uninstall() -> None:
-    from floorkit import jobs, messages, tracing
-    from floorkit.async_signal import AsyncSignal
+    from floorkit.async_signals.signal import AsyncSignal
+    from floorkit.delivery import publish
+    from floorkit.jobs import handler_jobs
+    from floorkit.tracing import recorder
 
-    messages.publish = _originals["publish"]
-    jobs.get_queue = _originals["get_queue"]
-    jobs.close_old_connections = _originals["close_old_connections"]
-    tracing.emit = _originals["emit"]
+    publish.publish = _originals["publish"]
+    handler_jobs.get_queue = _originals["get_queue"]
+    handler_jobs.close_old_connections = _originals["close_old_connections"]
+    recorder.emit = _originals["emit"]
     AsyncSignal._run_eager = _originals["run_eager"]
     _originals.clear()
 
@@ -621,7 +625,7 @@ class CallError(Exception):
 
 
 def _client_target(to: Any) -> Any:
-    from floorkit.targets import BROADCAST, SESSION, USER, WINDOW
+    from floorkit.signals.targets import BROADCAST, SESSION, USER, WINDOW
 
     if isinstance(to, list | tuple):
         return [_client_target(item) for item in to]
@@ -851,7 +855,7 @@ class WebsocketServer:
 
     def __init__(self, process: subprocess.Popen, host: str, port: int, log_path: str) -> None:
         from floorkit import conf
-        from floorkit.websocket_url import websocket_path
+        from floorkit.websocket.url import websocket_path
 
         self.process = process
         self.host = host

@@ -20,14 +20,16 @@ from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
-from floorkit import conf, identity, wire
-from floorkit.dispatch import call_from_client, replayed_messages, report_failure
+from floorkit import conf
+from floorkit.delivery import wire
+from floorkit.delivery.message_log import MAX_CURSOR, Missed, current_position, valid_cursor, wait
 from floorkit.exceptions import FloorkitError, RedisUnavailable
-from floorkit.history import MAX_CURSOR, Missed, current_position, valid_cursor, wait
-from floorkit.ratelimit import take_http
-from floorkit.request import WINDOW_HEADER, SignalRequest
-from floorkit.sessions import session_valid
-from floorkit.targets import addresses_of
+from floorkit.security.ratelimit import take_http
+from floorkit.security.sessions import session_valid
+from floorkit.signals import identity
+from floorkit.signals.dispatch import call_from_client, replayed_messages, report_failure
+from floorkit.signals.request import WINDOW_HEADER, SignalRequest
+from floorkit.signals.targets import addresses_of
 
 STATUS = {
     "bad_request": 400,
@@ -55,7 +57,7 @@ def _error(kind: str, message: str, error_id: str | None = None) -> JsonResponse
         status=STATUS.get(kind, 400),
         json_dumps_params=_DUMPS,
     )
-    if kind == "redis_unavailable":  # logged once per outage by floorkit.connection,
+    if kind == "redis_unavailable":  # logged once per outage by floorkit.delivery.redis_client,
         response._has_been_logged = True  # not once per request by django.request
     return response
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis as redis_py
 
-from floorkit.embedded_redis import EmbeddedRedis
+from floorkit.delivery.embedded_redis import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,14 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def _use_redis(url: str) -> None:
     from django.conf import settings
 
-    from floorkit import connection, jobs
+    from floorkit.delivery import redis_client
+    from floorkit.jobs import handler_jobs
 
     settings.FLOORKIT["REDIS_URL"] = url
     for queue in settings.RQ_QUEUES.values():
         queue["URL"] = url
     os.environ["FLOORKIT_REDIS_URL"] = url
-    connection.reset()
-    jobs._queues.clear()
+    redis_client.reset()
+    handler_jobs._queues.clear()
 
 
 @pytest.fixture(scope="session")

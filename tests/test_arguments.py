@@ -3,7 +3,7 @@
 import pytest
 
 from floorkit import InvalidArguments, call, connect
-from floorkit.registry import registry
+from floorkit.signals.registry import registry
 
 
 def test_annotated_arguments_are_converted_from_json_values():

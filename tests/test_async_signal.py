@@ -25,14 +25,14 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from floorkit import AsyncSignal, InvalidSignalName, RedisUnavailable, register
-from floorkit.async_signal import (
+from floorkit.async_signals.signal import (
     ReceiversFailed,
     UnregisteredSignal,
     get_signal,
     unregister,
 )
-from floorkit.discovery import autodiscover
 from floorkit.jobs import get_queue
+from floorkit.signals.discovery import autodiscover
 from tests.conftest import reports
 from tests.testapp.async_signals import (
     Money,
@@ -530,7 +530,7 @@ def test_unregistered_signal_fails_at_send_time(redis_client, transactional_db):
 def test_redis_down_send_raises_or_falls_back_to_sync(
     settings, transactional_db, local_signal, caplog
 ):
-    from floorkit.embedded_redis import EmbeddedRedis
+    from floorkit.delivery.embedded_redis import EmbeddedRedis
     from tests.conftest import _use_redis
 
     seen = []
@@ -547,7 +547,7 @@ def test_redis_down_send_raises_or_falls_back_to_sync(
         assert seen == []
 
         settings.FLOORKIT = {**settings.FLOORKIT, "ASYNC_FALLBACK_SYNC": True}
-        with caplog.at_level(logging.WARNING, logger="floorkit.async_signal"):
+        with caplog.at_level(logging.WARNING, logger="floorkit.async_signals.signal"):
             local_signal.send(value=3)
         assert seen == [{"value": 3}]
         assert "tests.local.signal: Redis at" in caplog.text

@@ -4,7 +4,7 @@ import pytest
 from django.core.checks import run_checks
 
 from floorkit import connect
-from floorkit.registry import registry
+from floorkit.signals.registry import registry
 
 
 def ids(**kwargs):

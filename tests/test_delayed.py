@@ -85,7 +85,7 @@ def test_committed_transaction_enqueues_after_commit(redis_client, transactional
 
 def test_redis_stopped_makes_call_raise(settings, transactional_db):
     from floorkit import BROADCAST
-    from floorkit.embedded_redis import EmbeddedRedis
+    from floorkit.delivery.embedded_redis import EmbeddedRedis
     from tests.conftest import _use_redis
 
     original = settings.FLOORKIT["REDIS_URL"]

@@ -63,7 +63,7 @@ def test_signal_examples_run_and_register_callable_handlers():
     signature can be satisfied. Blocks about the user's own app (``shop.models``
     and the like) cannot run here and are passed over.
     """
-    from floorkit.registry import registry
+    from floorkit.signals.registry import registry
 
     state = registry.snapshot()
     ran = {}

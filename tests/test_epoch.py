@@ -12,8 +12,9 @@ import time
 import pytest
 import redis as redis_py
 
-from floorkit import BROADCAST, SignalRequest, call, connection
-from floorkit.embedded_redis import EmbeddedRedis
+from floorkit import BROADCAST, SignalRequest, call
+from floorkit.delivery import redis_client
+from floorkit.delivery.embedded_redis import EmbeddedRedis
 from tests.conftest import subprocess_env
 from tests.test_http import csrf_client, headers, new_window
 from tests.wsclient import Server, Tab
@@ -25,13 +26,13 @@ def restartable(settings, transactional_db):
     server = EmbeddedRedis(port=0)
     url = server.start()
     settings.FLOORKIT = {**settings.FLOORKIT, "REDIS_URL": url}
-    connection.reset()
+    redis_client.reset()
     ws = Server(subprocess_env(FLOORKIT_REDIS_URL=url)).start()
     state = {"redis": server, "ws": ws}
     yield state
     ws.stop()
     state["redis"].stop()
-    connection.reset()
+    redis_client.reset()
 
 
 def restart_empty(state) -> None:
@@ -42,7 +43,7 @@ def restart_empty(state) -> None:
     new = EmbeddedRedis(port=port)
     new.start()
     state["redis"] = new
-    connection.reset()
+    redis_client.reset()
     client = redis_py.Redis.from_url(new.url)
     deadline = time.monotonic() + 15
     while client.pubsub_numpat() < 1:

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from floorkit import BROADCAST, SESSION, WINDOW, SignalRequest, call
-from floorkit.identity import session_id
+from floorkit.signals.identity import session_id
 from tests.conftest import reports, subprocess_env
 from tests.wsclient import Server
 
@@ -187,7 +187,7 @@ def test_long_poll_under_runwebsocket_waits_for_the_next_message(alice):
 
 def test_long_poll_longer_than_the_redis_socket_timeout(alice, settings):
     """A poll held for longer than redis-py's 5 s socket timeout still answers cleanly."""
-    from floorkit import history
+    from floorkit.delivery import message_log
 
     window = new_window(alice)
     session = session_id(alice.session.session_key)
@@ -195,6 +195,6 @@ def test_long_poll_longer_than_the_redis_socket_timeout(alice, settings):
     sender = threading.Timer(6.0, lambda: call("tests.jsonly", request, WINDOW, n=8))
     sender.start()
     started = time.monotonic()
-    found = history.wait([f"window:{window['window']}"], window["seq"], timeout=8)
+    found = message_log.wait([f"window:{window['window']}"], window["seq"], timeout=8)
     assert 5.5 < time.monotonic() - started < 8
     assert [json.loads(p)["kwargs"]["n"] for p in found.payloads] == [8]

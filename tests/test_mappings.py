@@ -1,4 +1,4 @@
-"""floorkit.mappings: what an AsyncSignal argument becomes in the worker, through JSON."""
+"""floorkit.async_signals.mappings: what an AsyncSignal argument becomes in the worker, through JSON."""
 
 import datetime
 import json
@@ -13,7 +13,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils.functional import SimpleLazyObject
 
 from floorkit import register_mapping
-from floorkit.mappings import MissingInstance, decode, encode, unregister_mapping
+from floorkit.async_signals.mappings import MissingInstance, decode, encode, unregister_mapping
 from tests.testapp.async_signals import Money
 from tests.testapp.models import Order, Ticket
 

@@ -7,7 +7,7 @@ import pytest
 import websocket
 
 from floorkit import BROADCAST, SESSION, USER, WINDOW, SignalRequest, call
-from floorkit.identity import session_id
+from floorkit.signals.identity import session_id
 from tests.conftest import subprocess_env
 from tests.test_websocket import login
 from tests.wsclient import Server, Tab

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from floorkit import connection
-from floorkit.embedded_redis import EmbeddedRedis
+from floorkit.delivery import redis_client
+from floorkit.delivery.embedded_redis import EmbeddedRedis
 from tests.conftest import subprocess_env
 from tests.test_http import csrf_client, headers, new_window, post_call
 from tests.wsclient import Server, Tab
@@ -27,12 +27,12 @@ def own_redis(settings, transactional_db):
     server = EmbeddedRedis(port=0)
     url = server.start()
     settings.FLOORKIT = {**settings.FLOORKIT, "REDIS_URL": url, "REDIS_TIMEOUT": 1}
-    connection.reset()
+    redis_client.reset()
     yield server
     if server.process is not None:
         os.kill(server.process.pid, signal.SIGCONT)
     server.stop()
-    connection.reset()
+    redis_client.reset()
 
 
 def test_a_call_fails_with_redis_unavailable_when_redis_stops_answering(own_redis):

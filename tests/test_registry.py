@@ -7,7 +7,7 @@ import types
 import pytest
 
 from floorkit import InvalidSignalName, UnknownSignal, call, connect, declare
-from floorkit.registry import default_name, registry
+from floorkit.signals.registry import default_name, registry
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_signals_package_and_settings_modules_are_discovered(settings, tmp_path,
         from django.apps import apps
         from django.apps.config import AppConfig
 
-        from floorkit.discovery import autodiscover
+        from floorkit.signals.discovery import autodiscover
 
         config = AppConfig.create("pkgapp")
         config.apps = apps
@@ -131,7 +131,7 @@ def test_import_error_inside_a_signals_module_is_raised(tmp_path):
         from django.apps import apps
         from django.apps.config import AppConfig
 
-        from floorkit.discovery import autodiscover
+        from floorkit.signals.discovery import autodiscover
 
         config = AppConfig.create("brokenapp")
         config.apps = apps
@@ -165,7 +165,7 @@ def test_reimporting_a_signals_module_does_not_duplicate_handlers():
 def test_browser_access_follows_registry_changes(clean_registry):
     """What browsers may call is computed once per change, and every change counts."""
     from floorkit import LoginRequired, NotAllowed, SignalRequest
-    from floorkit.dispatch import call_from_client
+    from floorkit.signals.dispatch import call_from_client
 
     anonymous = SignalRequest()
 

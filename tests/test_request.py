@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from floorkit import SignalRequest
-from floorkit.identity import new_window, session_id, verify_window
+from floorkit.signals.identity import new_window, session_id, verify_window
 
 
 def test_round_trips_through_dict():

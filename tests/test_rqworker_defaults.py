@@ -13,7 +13,8 @@ from django.core import checks
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from floorkit import call, rq_defaults
+from floorkit import call
+from floorkit.jobs import rq_defaults
 from tests.conftest import ROOT, reports, subprocess_env
 from tests.testapp.async_signals import everything
 from tests.testapp.models import Order
@@ -117,7 +118,7 @@ def test_users_own_settings_are_kept():
     assert site.RQ_QUEUES["own"]["SERIALIZER"] == "myapp.Serializer"
     bare = SimpleNamespace(RQ_QUEUES={})
     rq_defaults.apply(bare)
-    assert bare.RQ["WORKER_CLASS"] == "floorkit.worker.SimpleWorker"
+    assert bare.RQ["WORKER_CLASS"] == "floorkit.jobs.worker.SimpleWorker"
 
 
 def test_w003_names_a_worker_class_that_reads_pickle(settings, redis_server):
@@ -125,5 +126,5 @@ def test_w003_names_a_worker_class_that_reads_pickle(settings, redis_server):
     (warning,) = [m for m in checks.run_checks() if m.id == "floorkit.W003"]
     assert "rq.SimpleWorker is not a floorkit worker" in warning.msg
     assert "--serializer rq.serializers.JSONSerializer" in warning.hint
-    settings.RQ = {"WORKER_CLASS": "floorkit.worker.ForkingWorker"}
+    settings.RQ = {"WORKER_CLASS": "floorkit.jobs.worker.ForkingWorker"}
     assert [m for m in checks.run_checks() if m.id == "floorkit.W003"] == []

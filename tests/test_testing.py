@@ -39,8 +39,8 @@ from floorkit import (
     declare,
     register,
 )
-from floorkit.async_signal import ReceiversFailed
-from floorkit.identity import session_id
+from floorkit.async_signals.signal import ReceiversFailed
+from floorkit.signals.identity import session_id
 from floorkit.testing import (
     CallError,
     JobFailed,

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from floorkit import InvalidArguments, call, trace_report, tracing
+from floorkit import InvalidArguments, call
+from floorkit.tracing import reader, recorder
 from tests.conftest import ROOT, manage, subprocess_env
 from tests.test_websocket import login
 from tests.wsclient import Server, Tab
@@ -19,8 +20,8 @@ from tests.wsclient import Server, Tab
 def events_of(trace_id: str, expected: int, timeout: float = 5) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:
-        tracing.flush()
-        events = [e for e in tracing.read() if e["trace"] == trace_id]
+        recorder.flush()
+        events = [e for e in recorder.read() if e["trace"] == trace_id]
         if len(events) >= expected or time.monotonic() > deadline:
             return sorted(events, key=lambda e: e["ts"])
         time.sleep(0.1)
@@ -85,20 +86,20 @@ def test_refused_calls_are_traced_with_their_reason(
     tab.wait_for(lambda f: f["type"] == "error")
     time.sleep(0.3)
     refused = [
-        e for e in tracing.read() if e.get("reason") == reason and e["signal"] == frame["signal"]
+        e for e in recorder.read() if e.get("reason") == reason and e["signal"] == frame["signal"]
     ]
     assert refused and refused[-1]["outcome"] == "refused" and refused[-1]["role"] == "websocket"
     tab.close()
 
 
 def test_tracing_off_writes_nothing(settings, redis_client):
-    tracing.flush()  # what earlier tests recorded
+    recorder.flush()  # what earlier tests recorded
     settings.FLOORKIT = {**settings.FLOORKIT, "TRACE": False}
     before = redis_client.xlen("floorkit:trace")
     call("tests.echo", None, None, a=1)
     with pytest.raises(InvalidArguments):
         call("tests.typed", count="x")
-    tracing.flush()
+    recorder.flush()
     assert redis_client.xlen("floorkit:trace") == before
 
 
@@ -112,7 +113,7 @@ def three_traces() -> dict[str, str]:
     failed_request = SignalRequest()
     with pytest.raises(ValueError):
         call("tests.explode", failed_request)
-    tracing.flush()
+    recorder.flush()
     return {"ok": ok, "refused": refused_request.trace_id, "error": failed_request.trace_id}
 
 
@@ -175,7 +176,7 @@ def test_listsignals_stats(redis_client):
     redis_client.delete("floorkit:trace")
     three_traces()
     call("tests.echo", None, None, a=2)
-    tracing.flush()
+    recorder.flush()
     result = manage("listsignals", "--stats", "--json")
     table = json.loads(result.stdout)
     assert table["tests.echo"]["calls"] == 2 and table["tests.echo"]["errors"] == 0
@@ -189,23 +190,23 @@ def test_listsignals_stats(redis_client):
 
 def test_log_records_carry_the_trace_id(caplog, redis_client, transactional_db):
     handler = logging.getLogger("tests.trace")
-    caplog.handler.addFilter(tracing.TraceIdFilter())
+    caplog.handler.addFilter(recorder.TraceIdFilter())
     with caplog.at_level(logging.WARNING, logger="tests.trace"):
         result = call("tests.trace_chain", None, None, text="logged")
     record = next(r for r in caplog.records if r.name == "tests.trace")
     assert record.trace_id == result.trace_id
     assert handler is not None
-    assert trace_report.stats([]) == {}
+    assert reader.stats([]) == {}
 
 
 def test_async_signal_sends_join_the_current_trace(redis_client, transactional_db):
     from tests.testapp import async_signals
 
-    token = tracing.current_trace.set("feedfacecafebeef")  # as inside a traced handler
+    token = recorder.current_trace.set("feedfacecafebeef")  # as inside a traced handler
     try:
         async_signals.everything.options(run_mode="eager").send(sender=None, value=1)
     finally:
-        tracing.current_trace.reset(token)
+        recorder.current_trace.reset(token)
     events = events_of("feedfacecafebeef", 3)
     assert [e["event"] for e in events] == ["job.enqueued", "job.started", "job.finished"]
     assert events[0]["signal"] == async_signals.everything.name
@@ -231,10 +232,10 @@ def test_events_written_before_rows_are_still_read(redis_client):
             }
         ],
     }
-    redis_client.xadd(tracing.stream_key(), {"b": json.dumps(old)})
-    tracing.emit("call", "c" * 16, "d" * 12, None, "demo.new", ts=2.5, dur=0.125, reason="x")
-    tracing.flush()
-    old_event, new_event = [e for e in tracing.read() if e["signal"] in ("demo.old", "demo.new")]
+    redis_client.xadd(recorder.stream_key(), {"b": json.dumps(old)})
+    recorder.emit("call", "c" * 16, "d" * 12, None, "demo.new", ts=2.5, dur=0.125, reason="x")
+    recorder.flush()
+    old_event, new_event = [e for e in recorder.read() if e["signal"] in ("demo.old", "demo.new")]
     assert old_event["ts"] == 1.5 and old_event["dur"] == 0.25 and old_event["pid"] == 7
     assert (new_event["ts"], new_event["dur"], new_event["outcome"]) == (2.5, 0.125, "ok")
     assert new_event["reason"] == "x" and new_event["trace"] == "c" * 16

@@ -10,7 +10,7 @@ import websocket
 from django.test import Client
 
 from floorkit import BROADCAST, SESSION, USER, WINDOW, SignalRequest, call
-from floorkit.identity import session_id
+from floorkit.signals.identity import session_id
 from tests.conftest import manage, reports, subprocess_env
 from tests.wsclient import Server, Tab
 

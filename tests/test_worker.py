@@ -17,8 +17,8 @@ import rq
 from rq import Callback, Queue, Retry
 from rq.serializers import JSONSerializer
 
-from floorkit import tracing
-from floorkit.worker import SimpleWorker
+from floorkit.jobs.worker import SimpleWorker
+from floorkit.tracing import recorder
 
 HEX = re.compile(rb"[0-9a-f]{32}")
 TIME_FIELDS = {
@@ -45,10 +45,10 @@ CALLBACK_RUNS: list[str] = []
 @pytest.fixture(autouse=True)
 def _keep_the_test_process_role():
     """A worker built here makes this process trace as "worker": undo it afterwards."""
-    role, flush_after_jobs = tracing._role, tracing.FLUSH_AFTER_JOBS
+    role, flush_after_jobs = recorder._role, recorder.FLUSH_AFTER_JOBS
     yield
-    tracing.set_role(role)
-    tracing.FLUSH_AFTER_JOBS = flush_after_jobs
+    recorder.set_role(role)
+    recorder.FLUSH_AFTER_JOBS = flush_after_jobs
 
 
 def double(x: int) -> int:
@@ -186,7 +186,7 @@ def test_fewer_round_trips_per_job(redis_client, monkeypatch):
         monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", original)
         assert queue.finished_job_registry.count == 50
         counts[worker_class.__module__] = len(sent) / 49
-    rq_trips, floorkit_trips = counts["rq.worker.worker_classes"], counts["floorkit.worker"]
+    rq_trips, floorkit_trips = counts["rq.worker.worker_classes"], counts["floorkit.jobs.worker"]
     assert floorkit_trips <= 5.5, counts
     assert rq_trips >= 2 * floorkit_trips, counts
 

@@ -1,7 +1,7 @@
 """
 A worker killed with SIGKILL mid-job: another worker retries the job (retries
 left) or fails it with a "worker died" reason, within about three
-``WORKER_LEASE``s (floorkit/job_lease.py). Real workers, real Redis.
+``WORKER_LEASE``s (floorkit/jobs/lease.py). Real workers, real Redis.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.utils.functional import SimpleLazyObject
 
-from floorkit.request import SignalRequest
+from floorkit.signals.request import SignalRequest
 
 
 class SignalRequestMiddleware:

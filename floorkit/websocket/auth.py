@@ -17,9 +17,9 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
-from floorkit.identity import session_id
-from floorkit.request import SignalRequest
-from floorkit.sessions import SessionGuard, expiry_date
+from floorkit.security.sessions import SessionGuard, expiry_date
+from floorkit.signals.identity import session_id
+from floorkit.signals.request import SignalRequest
 
 
 def origin_allowed(environ: dict) -> bool:
@@ -70,7 +70,7 @@ def identify(environ: dict) -> SignalRequest:
     Return the ``SignalRequest`` (without a window yet) of the user whose
     session cookie came with the upgrade request. Without a session cookie the
     peer is anonymous and no database query is made. An authenticated request
-    carries a ``guard`` (``floorkit.sessions.SessionGuard``) for its connection.
+    carries a ``guard`` (``floorkit.security.sessions.SessionGuard``) for its connection.
     """
     request = WSGIRequest(environ)
     session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
@@ -80,7 +80,9 @@ def identify(environ: dict) -> SignalRequest:
     request.session = engine.SessionStore(session_key)
     user = auth.get_user(request)  # loads the session: a forged or expired key becomes None
     signal_request = SignalRequest.for_user(user, session=session_id(request.session.session_key))
-    if signal_request.is_authenticated:  # the connection re-verifies it (floorkit.sessions)
+    if (
+        signal_request.is_authenticated
+    ):  # the connection re-verifies it (floorkit.security.sessions)
         signal_request.guard = SessionGuard(
             request.session.session_key, user.pk, user.get_username(), expiry_date(request.session)
         )

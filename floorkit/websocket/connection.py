@@ -16,13 +16,16 @@ from typing import Any
 
 import gevent
 
-from floorkit import conf, identity, tracing, wire
-from floorkit.dispatch import call_from_client, replayed_messages, report_failure
+from floorkit import conf
+from floorkit.delivery import wire
 from floorkit.exceptions import FloorkitError
-from floorkit.ratelimit import Bucket, session_bucket
-from floorkit.request import SignalRequest
-from floorkit.sessions import session_holds
-from floorkit.targets import addresses_of
+from floorkit.security.ratelimit import Bucket, session_bucket
+from floorkit.security.sessions import session_holds
+from floorkit.signals import identity
+from floorkit.signals.dispatch import call_from_client, replayed_messages, report_failure
+from floorkit.signals.request import SignalRequest
+from floorkit.signals.targets import addresses_of
+from floorkit.tracing import recorder
 from floorkit.websocket.db import close_db_connections
 from floorkit.websocket.frames import PING, text_frame
 from floorkit.websocket.runners import runners
@@ -141,8 +144,8 @@ class Connection:
         current epoch is replayed, with ``lost``. Without ``after`` (a first
         connection), start from now.
         """
-        from floorkit.history import Missed, current_position, missed
-        from floorkit.messages import message_seq
+        from floorkit.delivery.message_log import Missed, current_position, missed
+        from floorkit.delivery.publish import message_seq
 
         if after == UNRECOVERABLE:  # nothing to replay: start from now, and say so
             last, current = current_position()
@@ -295,10 +298,10 @@ class Connection:
         if not self.take_token():
             self.error(call_id, "rate_limited", "too many calls; slow down")
             request = self.request.new_call()
-            tracing.emit(
+            recorder.emit(
                 "call",
                 request.trace_id,
-                tracing.new_hop(),
+                recorder.new_hop(),
                 None,
                 signal,
                 outcome="refused",
@@ -378,7 +381,7 @@ def open_connection(ws, sock, environ: dict) -> tuple[Connection, int | None, st
     """
     from urllib.parse import parse_qs
 
-    from floorkit.history import valid_cursor
+    from floorkit.delivery.message_log import valid_cursor
     from floorkit.websocket.auth import identify
 
     try:

@@ -1,7 +1,7 @@
 """
 Closing the sockets of ended sessions in a ``runwebsocket`` process.
 
-The router hands over the end notices of ``floorkit.sessions``; this module
+The router hands over the end notices of ``floorkit.security.sessions``; this module
 finds the sockets they concern through the router's routes
 (``session:<id>``, ``user:<name>``) and closes them with close code ``4001``
 after taking them off every route, so that they receive nothing more. A timer
@@ -21,7 +21,7 @@ import weakref
 
 import gevent
 
-from floorkit.sessions import RECHECK_DELAY, SESSION_ENDED
+from floorkit.security.sessions import RECHECK_DELAY, SESSION_ENDED
 
 logger = logging.getLogger("floorkit.websocket")
 

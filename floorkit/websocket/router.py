@@ -18,10 +18,11 @@ from collections.abc import Iterable
 import gevent
 import redis
 
-from floorkit import conf, tracing
-from floorkit.connection import get_redis, key
-from floorkit.messages import message_position, trace_of
-from floorkit.sessions import channel as sessions_channel
+from floorkit import conf
+from floorkit.delivery.publish import message_position, trace_of
+from floorkit.delivery.redis_client import get_redis, key
+from floorkit.security.sessions import channel as sessions_channel
+from floorkit.tracing import recorder
 from floorkit.websocket.frames import text_frame
 from floorkit.websocket.revocation import Revocations
 
@@ -74,10 +75,10 @@ class Router:
         if count and self.tracing:
             origin = trace_of(payload)
             if origin is not None:
-                tracing.emit(
+                recorder.emit(
                     "message.delivered",
                     origin[0],
-                    tracing.new_hop(),
+                    recorder.new_hop(),
                     origin[1],
                     None,
                     seq=seq,

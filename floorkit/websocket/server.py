@@ -20,7 +20,7 @@ from floorkit.websocket.auth import origin_allowed
 from floorkit.websocket.connection import Connection, open_connection
 from floorkit.websocket.protocol import WebSocketHandler
 from floorkit.websocket.router import Router
-from floorkit.websocket_url import websocket_path
+from floorkit.websocket.url import websocket_path
 
 logger = logging.getLogger("floorkit.websocket")
 

@@ -207,7 +207,7 @@ def test_browser_call_is_one_trace_in_causal_order(pages, login, worker, run_man
     enqueue, the worker run, the publish and the delivery to this window, in causal order."""
     import time
 
-    from floorkit import tracing
+    from floorkit.tracing import recorder
 
     page = open_page(pages, "/trace/", login("ivan"))
     page.click("#ping")
@@ -218,7 +218,7 @@ def test_browser_call_is_one_trace_in_causal_order(pages, login, worker, run_man
     window = page.evaluate("floorkit.window")
     deadline = time.monotonic() + 15
     while True:  # each process writes its events within 100 ms; wait for all of them
-        events = sorted((e for e in tracing.read() if e["trace"] == trace), key=lambda e: e["ts"])
+        events = sorted((e for e in recorder.read() if e["trace"] == trace), key=lambda e: e["ts"])
         kinds = [(e["event"], e["signal"], e["role"]) for e in events]
         complete = ("job.finished", "demo.trace.ping", "worker") in kinds and [
             k[0] for k in kinds

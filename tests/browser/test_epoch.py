@@ -7,8 +7,9 @@ import time
 
 import redis as redis_py
 
-from floorkit import BROADCAST, call, connection
-from floorkit.embedded_redis import EmbeddedRedis
+from floorkit import BROADCAST, call
+from floorkit.delivery import redis_client
+from floorkit.delivery.embedded_redis import EmbeddedRedis
 from tests.browser.conftest import Server, wait_open
 from tests.conftest import subprocess_env
 
@@ -18,7 +19,7 @@ def test_the_page_takes_a_new_epochs_messages_and_is_told_it_lost_some(pages, lo
     url = redis.start()
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     settings.FLOORKIT = {**settings.FLOORKIT, "REDIS_URL": url}
-    connection.reset()
+    redis_client.reset()
     server = Server(name="epoch-server", env=subprocess_env(FLOORKIT_REDIS_URL=url)).start()
     try:
         page = pages.new(session=login("erin"), base_url=server.url)
@@ -36,7 +37,7 @@ def test_the_page_takes_a_new_epochs_messages_and_is_told_it_lost_some(pages, lo
         redis.stop()
         redis = EmbeddedRedis(port=port)
         redis.start()
-        connection.reset()
+        redis_client.reset()
         client = redis_py.Redis.from_url(url)
         deadline = time.monotonic() + 15
         while client.pubsub_numpat() < 1:  # the server's router is back
@@ -54,4 +55,4 @@ def test_the_page_takes_a_new_epochs_messages_and_is_told_it_lost_some(pages, lo
     finally:
         server.stop()
         redis.stop()
-        connection.reset()
+        redis_client.reset()

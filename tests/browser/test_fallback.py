@@ -191,7 +191,7 @@ def tab_request(page, session_key: str, username: str):
     from django.contrib.auth import get_user_model
 
     from floorkit import SignalRequest
-    from floorkit.identity import session_id
+    from floorkit.signals.identity import session_id
 
     user = get_user_model().objects.get(username=username)
     return SignalRequest(

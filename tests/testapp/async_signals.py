@@ -20,7 +20,7 @@ from typing import Any
 from django.db.models import Model
 
 from floorkit import AsyncSignal, register_mapping
-from floorkit.connection import get_redis
+from floorkit.delivery.redis_client import get_redis
 from tests.testapp.models import Ticket
 
 __all__ = ["everything", "flaky", "missing_fails", "missing_skips", "slow"]

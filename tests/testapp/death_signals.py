@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from floorkit import AsyncSignal, connect, register
-from floorkit.connection import get_redis
+from floorkit.delivery.redis_client import get_redis
 from tests.testapp.signals import report
 
 

@@ -8,7 +8,7 @@ import time
 from typing import Any, Optional
 
 from floorkit import call, connect, declare
-from floorkit.connection import get_redis
+from floorkit.delivery.redis_client import get_redis
 
 declare("tests.jsonly", allow_from_client=True)
 declare("tests.jsonly_closed")

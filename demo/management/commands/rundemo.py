@@ -16,7 +16,7 @@ import time
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from floorkit.embedded_redis import ensure_redis
+from floorkit.delivery.embedded_redis import ensure_redis
 
 DEMO_USERS = [("alice", "alice-password"), ("bob", "bob-password")]
 

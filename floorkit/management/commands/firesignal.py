@@ -3,10 +3,10 @@ import json
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from floorkit import targets
-from floorkit.dispatch import call
 from floorkit.exceptions import FloorkitError
-from floorkit.request import SignalRequest
+from floorkit.signals import targets
+from floorkit.signals.dispatch import call
+from floorkit.signals.request import SignalRequest
 
 
 class Command(BaseCommand):
@@ -25,9 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("--kwargs", default="{}", help="Keyword arguments as a JSON object.")
 
     def handle(self, *args, **options):
-        from floorkit import tracing
+        from floorkit.tracing import recorder
 
-        tracing.set_role("shell")
+        recorder.set_role("shell")
         try:
             kwargs = json.loads(options["kwargs"])
         except json.JSONDecodeError as exc:

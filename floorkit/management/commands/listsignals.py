@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from floorkit.introspection import describe_async_signals, describe_signals
+from floorkit.signals.introspection import describe_async_signals, describe_signals
 
 
 def _flags(entry: dict) -> str:
@@ -72,9 +72,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {receiver['receiver']}  [{', '.join(flags)}]")
 
     def show_stats(self, as_json: bool) -> None:
-        from floorkit import trace_report, tracing
+        from floorkit.tracing import reader, recorder
 
-        table = trace_report.stats(tracing.read())
+        table = reader.stats(recorder.read())
         if as_json:
             self.stdout.write(json.dumps(table, indent=2))
             return

@@ -81,9 +81,9 @@ class Command(BaseCommand):
 
     def serve(self, *, host: str, port: int, **options) -> None:
         """Bind ``host:port`` (``CommandError`` when taken) and serve until stopped."""
-        from floorkit import tracing
+        from floorkit.tracing import recorder
 
-        tracing.set_role("websocket")
+        recorder.set_role("websocket")
         from floorkit.websocket.server import WebsocketServer
 
         http_app = None

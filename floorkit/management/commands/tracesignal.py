@@ -3,8 +3,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from floorkit import trace_report, tracing
 from floorkit.exceptions import RedisUnavailable
+from floorkit.tracing import reader, recorder
 
 
 class Command(BaseCommand):
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        tracing.set_role("shell")
+        recorder.set_role("shell")
         try:
             if options["last"] is not None or options["trace"]:
                 self.show_retained(options)
@@ -45,15 +45,15 @@ class Command(BaseCommand):
     def print_trace(self, trace_events, options):
         if options["json"]:
             for event in trace_events:
-                self.stdout.write(trace_report.to_json(event))
+                self.stdout.write(reader.to_json(event))
         else:
             colour = sys.stdout.isatty() and not options.get("no_color")
-            self.stdout.write("\n".join(trace_report.tree(trace_events, colour)) + "\n")
+            self.stdout.write("\n".join(reader.tree(trace_events, colour)) + "\n")
         self.stdout.flush()
 
     def show_retained(self, options):
-        traces = trace_report.select(
-            tracing.read(),
+        traces = reader.select(
+            recorder.read(),
             options["patterns"],
             trace=options["trace"],
             errors=options["errors"],
@@ -74,16 +74,16 @@ class Command(BaseCommand):
         quiet_since: dict[str, float] = {}
         matched: set[str] = set()
         shown: set[str] = set()
-        for events in trace_report.follow():
+        for events in reader.follow():
             now = time.monotonic()
             for event in events:
-                if trace_report.matches([event], options["patterns"]):
+                if reader.matches([event], options["patterns"]):
                     matched.add(event["trace"])
                 if options["json"]:
                     if event["trace"] in matched and (
-                        not options["errors"] or event.get("outcome") in trace_report.FAILED
+                        not options["errors"] or event.get("outcome") in reader.FAILED
                     ):
-                        self.stdout.write(trace_report.to_json(event))
+                        self.stdout.write(reader.to_json(event))
                 else:
                     pending.setdefault(event["trace"], []).append(event)
                     quiet_since[event["trace"]] = now
@@ -93,9 +93,7 @@ class Command(BaseCommand):
             ]:
                 trace_events = pending.pop(trace_id)
                 del quiet_since[trace_id]
-                if trace_id in matched and (
-                    not options["errors"] or trace_report.failed(trace_events)
-                ):
+                if trace_id in matched and (not options["errors"] or reader.failed(trace_events)):
                     if trace_id in shown:
                         self.stdout.write("(continued)")
                     shown.add(trace_id)

@@ -16,8 +16,8 @@ import secrets
 
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-_SESSION_SALT = "floorkit.identity.session"
-_WINDOW_SALT = "floorkit.identity.window"
+_SESSION_SALT = "floorkit.signals.identity.session"
+_WINDOW_SALT = "floorkit.signals.identity.window"
 
 
 def session_id(session_key: str | None) -> str | None:

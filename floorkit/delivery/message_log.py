@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 
 from floorkit import conf
-from floorkit.connection import BLOCK_SLICE, get_redis, redis_errors
-from floorkit.messages import epoch_key, log_key, seq_key
+from floorkit.delivery.publish import epoch_key, log_key, seq_key
+from floorkit.delivery.redis_client import BLOCK_SLICE, get_redis, redis_errors
 
 
 @dataclass

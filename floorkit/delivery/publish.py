@@ -2,7 +2,7 @@
 Messages to browsers, published to Redis.
 
 A call to signal ``S`` with targets publishes one message per *address*
-(``floorkit.targets``) on the channel ``<KEY_PREFIX>:ch:<address>``, e.g.
+(``floorkit.signals.targets``) on the channel ``<KEY_PREFIX>:ch:<address>``, e.g.
 ``floorkit:ch:broadcast``, ``floorkit:ch:user:alice``,
 ``floorkit:ch:session:<opaque id>``, ``floorkit:ch:window:<window id>``.
 
@@ -29,7 +29,7 @@ payload), which expires ``LOG_RETENTION`` seconds after its last message and
 keeps about ``LOG_MAXLEN`` messages. ``<log>:last`` and ``<log>:trimmed`` (kept
 ten times longer) hold the newest message logged and the newest dropped, so
 that a reader can tell a quiet log from a lossy one.
-Reconnecting tabs and HTTP polling read these logs (``floorkit.history``).
+Reconnecting tabs and HTTP polling read these logs (``floorkit.delivery.message_log``).
 
 A process that subscribes to these channels (``runwebsocket``, or any other)
 can deliver them. Values that JSON lacks (datetime, Decimal, UUID, lazy
@@ -43,10 +43,11 @@ import re
 import uuid
 from typing import Any
 
-from floorkit import conf, wire
-from floorkit.connection import get_redis, key, lua_script, redis_errors
+from floorkit import conf
+from floorkit.delivery import wire
+from floorkit.delivery.redis_client import get_redis, key, lua_script, redis_errors
 from floorkit.exceptions import InvalidArguments
-from floorkit.request import SignalRequest
+from floorkit.signals.request import SignalRequest
 
 
 def channel(address: str) -> str:

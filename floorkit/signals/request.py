@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from floorkit.identity import session_id, verify_window
-from floorkit.tracing import new_trace_id
+from floorkit.signals.identity import session_id, verify_window
+from floorkit.tracing.recorder import new_trace_id
 
 WINDOW_HEADER = "HTTP_X_FLOORKIT_WINDOW"
 
@@ -21,7 +21,7 @@ class SignalRequest:
     The caller of a signal.
 
     ``user_id``/``username`` are ``None`` for anonymous callers. ``session`` is
-    the opaque session id (``floorkit.identity.session_id``), never the raw
+    the opaque session id (``floorkit.signals.identity.session_id``), never the raw
     session key. ``window`` is the server-issued id of the calling browser tab,
     or ``None``. ``trace_id`` is shared by every hop of one call chain.
 

@@ -13,12 +13,15 @@ from typing import Any
 
 from django.db import transaction
 
-from floorkit import jobs, messages, targets, tracing
+from floorkit.delivery import publish
 from floorkit.exceptions import FloorkitError, InvalidArguments, LoginRequired, NotAllowed
-from floorkit.registry import Handler, registry
-from floorkit.request import SignalRequest
+from floorkit.jobs import handler_jobs
+from floorkit.signals import targets
+from floorkit.signals.registry import Handler, registry
+from floorkit.signals.request import SignalRequest
+from floorkit.tracing import recorder
 
-logger = logging.getLogger("floorkit.dispatch")
+logger = logging.getLogger("floorkit.signals.dispatch")
 
 
 @dataclass
@@ -74,7 +77,7 @@ def prepare(
     bound = [(handler, handler.bind(kwargs)) for handler in handlers]
     for handler, arguments in bound:
         if handler.delayed:
-            jobs.check_json_arguments(signal, handler.path, arguments)
+            handler_jobs.check_json_arguments(signal, handler.path, arguments)
     return bound
 
 
@@ -102,12 +105,12 @@ def execute(
     result = CallResult(signal, request.trace_id, addresses=addresses)
     trace, call_hop = request.trace_id, request.parent
     for handler, arguments in bound:
-        hop = tracing.new_hop()
+        hop = recorder.new_hop()
         if handler.delayed:
             enqueued_at = time.time()  # before the push: a worker may start it at once
-            job_id = jobs.enqueue_handler(handler, request.child(hop), arguments)
+            job_id = handler_jobs.enqueue_handler(handler, request.child(hop), arguments)
             result.outcomes.append(Outcome(handler.path, True, job_id=job_id))
-            tracing.emit(
+            recorder.emit(
                 "job.enqueued",
                 trace,
                 hop,
@@ -119,14 +122,14 @@ def execute(
             )
             continue
         started = time.time()
-        token = tracing.current_trace.set(trace)
+        token = recorder.current_trace.set(trace)
         outcome = "error"
         try:
             value = handler.fn(request.child(hop), **arguments)
             outcome = "ok"
         finally:
-            tracing.current_trace.reset(token)
-            tracing.emit(
+            recorder.current_trace.reset(token)
+            recorder.emit(
                 "handler",
                 trace,
                 hop,
@@ -161,8 +164,8 @@ def _publish(
 ) -> None:
     """Publish the call's message now and record its ``seq`` on ``result``."""
     published_at = time.time()
-    result.seq = messages.publish(payload, addresses, f"publishing {signal}")
-    tracing.emit(
+    result.seq = publish.publish(payload, addresses, f"publishing {signal}")
+    recorder.emit(
         "message.published",
         result.trace_id,
         publish_hop,
@@ -184,8 +187,8 @@ def checked_execute(
 ) -> CallResult:
     """Check the arguments and encode the message before anything runs, then ``execute``."""
     bound = prepare(signal, request, kwargs, handlers)
-    publish_hop = tracing.new_hop() if addresses else None
-    message = messages.prepare(signal, kwargs, request, publish_hop) if addresses else None
+    publish_hop = recorder.new_hop() if addresses else None
+    message = publish.prepare(signal, kwargs, request, publish_hop) if addresses else None
     return execute(signal, request, bound, message, addresses, publish_hop, on_commit)
 
 
@@ -195,7 +198,7 @@ def traced_call(signal: str, request: SignalRequest, run: Callable[[SignalReques
     records its duration and outcome (``refused`` with the reason, ``error``),
     and ``hop_request`` makes everything it causes a child of this call.
     """
-    hop = tracing.new_hop()
+    hop = recorder.new_hop()
     started = time.time()
     outcome: dict[str, Any] = {}
     try:
@@ -211,7 +214,7 @@ def traced_call(signal: str, request: SignalRequest, run: Callable[[SignalReques
         outcome = {"outcome": "error", "error": f"{type(exc).__name__}: {exc}"}
         raise
     finally:
-        tracing.emit(
+        recorder.emit(
             "call",
             request.trace_id,
             hop,
@@ -227,7 +230,7 @@ def call(signal: str, request: Any = None, to: Any = None, **kwargs: Any) -> Cal
     """
     Fire ``signal`` as ``request`` (an ``HttpRequest``, a ``SignalRequest`` or
     ``None`` for an anonymous system call) and send it to ``to``
-    (``floorkit.targets``).
+    (``floorkit.signals.targets``).
 
     Every argument is checked against every handler's signature first
     (``InvalidArguments``), and targets are resolved (``InvalidTarget``),

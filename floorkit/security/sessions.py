@@ -19,7 +19,7 @@ session that ends without a notice (a cache session backend, expiry), a
 socket's session is re-verified at most every ``SESSION_RECHECK`` seconds when
 it calls, and when the session's expiry date passes.
 
-Only opaque session ids (``floorkit.identity.session_id``) and usernames go
+Only opaque session ids (``floorkit.signals.identity.session_id``) and usernames go
 through Redis; the raw session key stays in the memory of the process.
 """
 
@@ -37,10 +37,10 @@ from django.contrib import auth
 from django.utils.crypto import constant_time_compare
 
 from floorkit import conf
-from floorkit.connection import get_redis, key
-from floorkit.identity import session_id
+from floorkit.delivery.redis_client import get_redis, key
+from floorkit.signals.identity import session_id
 
-logger = logging.getLogger("floorkit.sessions")
+logger = logging.getLogger("floorkit.security.sessions")
 
 SESSION_ENDED = 4001  # close code of a socket whose session is over
 RECHECK_DELAY = 0.3  # seconds before re-verifying after a user change: the changing
@@ -194,15 +194,19 @@ def connect_signals() -> None:
     from django.contrib.auth import signals as auth_signals
     from django.db.models.signals import post_delete, post_save
 
-    auth_signals.user_logged_out.connect(_on_logged_out, dispatch_uid="floorkit.sessions.logout")
+    auth_signals.user_logged_out.connect(
+        _on_logged_out, dispatch_uid="floorkit.security.sessions.logout"
+    )
     post_save.connect(
-        _on_user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="floorkit.sessions.user"
+        _on_user_saved,
+        sender=settings.AUTH_USER_MODEL,
+        dispatch_uid="floorkit.security.sessions.user",
     )
     if "django.contrib.sessions" in settings.INSTALLED_APPS:
         post_delete.connect(
             _on_session_deleted,
             sender="sessions.Session",
-            dispatch_uid="floorkit.sessions.deleted",
+            dispatch_uid="floorkit.security.sessions.deleted",
         )
 
 

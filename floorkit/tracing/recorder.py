@@ -46,9 +46,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from floorkit import conf
-from floorkit.connection import get_redis, key
+from floorkit.delivery.redis_client import get_redis, key
 
-logger = logging.getLogger("floorkit.tracing")
+logger = logging.getLogger("floorkit.tracing.recorder")
 
 _role = "web"
 _host = socket.gethostname()
@@ -57,7 +57,7 @@ _lock = threading.Lock()
 _flusher: threading.Thread | None = None
 FLUSH_EVERY = 0.1
 #: Flush at the end of every traced job (a forked job process exits without
-#: running the flusher); ``floorkit.worker.SimpleWorker`` turns it off.
+#: running the flusher); ``floorkit.jobs.worker.SimpleWorker`` turns it off.
 FLUSH_AFTER_JOBS = True
 
 current_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar(

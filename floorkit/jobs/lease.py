@@ -33,7 +33,7 @@ from rq.job import JobStatus
 from rq.registry import StartedJobRegistry
 from rq.utils import current_timestamp, now
 
-logger = logging.getLogger("floorkit.worker")
+logger = logging.getLogger("floorkit.jobs.worker")
 
 
 def lease_seconds() -> int:

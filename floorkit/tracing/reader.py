@@ -13,8 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from floorkit import tracing
-from floorkit.connection import get_redis, redis_errors
+from floorkit.delivery.redis_client import get_redis, redis_errors
+from floorkit.tracing import recorder
 
 FAILED = ("error", "refused")
 
@@ -28,12 +28,12 @@ def follow(block_ms: int = 500) -> Iterator[list[dict[str, Any]]]:
     client = get_redis()
     while True:
         with redis_errors("following trace events"):
-            reply = client.xread({tracing.stream_key(): last}, block=block_ms, count=100)
+            reply = client.xread({recorder.stream_key(): last}, block=block_ms, count=100)
         events: list[dict[str, Any]] = []
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
                 last = entry_id
-                events.extend(tracing.expand(entry_id, fields))
+                events.extend(recorder.expand(entry_id, fields))
         yield events
 
 

@@ -23,11 +23,12 @@ from django.db import close_old_connections, transaction
 from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 
-from floorkit import conf, tracing
-from floorkit.connection import redis_errors
+from floorkit import conf
+from floorkit.delivery.redis_client import redis_errors
 from floorkit.exceptions import InvalidArguments
-from floorkit.registry import Handler, registry
-from floorkit.request import SignalRequest
+from floorkit.signals.registry import Handler, registry
+from floorkit.signals.request import SignalRequest
+from floorkit.tracing import recorder
 
 logger = logging.getLogger("floorkit.jobs")
 
@@ -110,7 +111,7 @@ def run_handler(signal: str, path: str, request: dict[str, Any], kwargs: dict[st
     close_old_connections()
     caller = SignalRequest.from_dict(request)
     try:
-        with tracing.job(caller.trace_id, caller.parent, signal, handler=path) as hop:
+        with recorder.job(caller.trace_id, caller.parent, signal, handler=path) as hop:
             handler = registry.find_handler(signal, path)
             bound = handler.bind(kwargs)
             result = handler.fn(caller.child(hop), **bound)

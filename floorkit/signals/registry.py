@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from floorkit.arguments import HandlerSignature, compile_signature
 from floorkit.exceptions import InvalidSignalName, UnknownSignal
+from floorkit.signals.arguments import HandlerSignature, compile_signature
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 

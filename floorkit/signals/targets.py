@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from floorkit.exceptions import InvalidTarget
-from floorkit.request import SignalRequest
+from floorkit.signals.request import SignalRequest
 
 
 class _Relative:

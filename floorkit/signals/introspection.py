@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from floorkit.registry import registry
+from floorkit.signals.registry import registry
 
 
 def describe_signals() -> list[dict[str, Any]]:
@@ -43,6 +43,6 @@ def describe_async_signals() -> list[dict[str, Any]]:
                         "sender": "shop.Order", "dispatch_uid": None,
                         "weak": True, "is_async": False}]}
     """
-    from floorkit.async_signal import all_signals
+    from floorkit.async_signals.signal import all_signals
 
     return [signal.describe() for signal in all_signals()]

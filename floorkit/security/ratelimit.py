@@ -20,7 +20,7 @@ import time
 import weakref
 
 from floorkit import conf
-from floorkit.connection import get_redis, key, lua_script, redis_errors
+from floorkit.delivery.redis_client import get_redis, key, lua_script, redis_errors
 
 
 class Bucket:

@@ -6,8 +6,8 @@ At start-up (``FloorkitConfig.ready()``), ``apply()`` fills in, where the
 user has not set them, the settings that django-rq reads when it builds a
 worker or a queue:
 
-* ``RQ["WORKER_CLASS"]``: ``floorkit.worker.SimpleWorker`` (reads JSON);
-* ``RQ["JOB_CLASS"]``: ``floorkit.worker.FloorkitJob``, whose failure text
+* ``RQ["WORKER_CLASS"]``: ``floorkit.jobs.worker.SimpleWorker`` (reads JSON);
+* ``RQ["JOB_CLASS"]``: ``floorkit.jobs.worker.FloorkitJob``, whose failure text
   names the fix when a job cannot be read by the worker's serializer;
 * ``RQ_QUEUES[name]["SERIALIZER"]``: ``rq.serializers.JSONSerializer``, so that
   django-rq's admin pages (and ``django_rq.enqueue``) read and write JSON.
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
-WORKER_CLASS = "floorkit.worker.SimpleWorker"
-JOB_CLASS = "floorkit.worker.FloorkitJob"
+WORKER_CLASS = "floorkit.jobs.worker.SimpleWorker"
+JOB_CLASS = "floorkit.jobs.worker.FloorkitJob"
 SERIALIZER = "rq.serializers.JSONSerializer"
 
 FIX = (
