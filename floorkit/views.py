@@ -23,6 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from floorkit import conf
 from floorkit.delivery import wire
 from floorkit.delivery.message_log import MAX_CURSOR, Missed, current_position, valid_cursor, wait
+from floorkit.errors import http_status
 from floorkit.exceptions import FloorkitError, RedisUnavailable
 from floorkit.security.ratelimit import take_http
 from floorkit.security.sessions import session_valid
@@ -31,30 +32,13 @@ from floorkit.signals.dispatch import call_from_client, replayed_messages, repor
 from floorkit.signals.request import WINDOW_HEADER, SignalRequest
 from floorkit.signals.targets import addresses_of
 
-STATUS = {
-    "bad_request": 400,
-    "invalid_arguments": 400,
-    "invalid_target": 400,
-    "method_not_allowed": 405,
-    "too_large": 413,
-    "rate_limited": 429,
-    "login_required": 403,
-    "not_allowed": 403,
-    "foreign_window": 403,
-    "csrf_failed": 403,
-    "unknown_signal": 404,
-    "redis_unavailable": 503,
-    "handler_failed": 500,
-}
-
-
 _DUMPS = {"allow_nan": False, "separators": (",", ":")}  # nothing JSON.parse cannot read
 
 
 def _error(kind: str, message: str, error_id: str | None = None) -> JsonResponse:
     response = JsonResponse(
         {"ok": False, "kind": kind, "message": message, "error_id": error_id},
-        status=STATUS.get(kind, 400),
+        status=http_status(kind),
         json_dumps_params=_DUMPS,
     )
     if kind == "redis_unavailable":  # logged once per outage by floorkit.delivery.redis_client,

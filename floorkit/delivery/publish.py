@@ -38,7 +38,6 @@ strings) are encoded by ``DjangoJSONEncoder``.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from typing import Any
@@ -167,7 +166,7 @@ def epoch_key() -> str:
     return key("epoch")
 
 
-def prepare(
+def encode_message(
     signal: str, kwargs: dict[str, Any], request: SignalRequest, hop: str | None = None
 ) -> tuple[str, bytes]:
     """
@@ -200,8 +199,3 @@ def publish(payload: bytes, addresses: list[str], action: str) -> int | None:
     client = get_redis()
     with redis_errors(action):
         return lua_script(client, _PUBLISH_LUA)(keys=keys, args=args, client=client)
-
-
-def decode(payload: bytes | str) -> dict[str, Any]:
-    """Decode a published message."""
-    return json.loads(payload)

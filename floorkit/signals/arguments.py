@@ -98,22 +98,6 @@ _SIMPLE: dict[Any, Callable[[Any], Any]] = {
 }
 
 
-def converter_for(annotation: Any) -> Callable[[Any], Any]:
-    """
-    Return a function that converts a JSON value to ``annotation`` or raises
-    ``ValueError`` with a readable reason.
-    """
-    convert = _converter(annotation)
-
-    def checked(value: Any) -> Any:
-        try:
-            return convert(value)
-        except _Reject as exc:
-            raise ValueError(str(exc)) from None
-
-    return checked
-
-
 def _converter(annotation: Any) -> Callable[[Any], Any]:
     if annotation is _MISSING:
         return _passthrough

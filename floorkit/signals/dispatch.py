@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from floorkit.delivery import publish
+from floorkit.errors import REFUSALS
 from floorkit.exceptions import FloorkitError, InvalidArguments, LoginRequired, NotAllowed
 from floorkit.jobs import handler_jobs
 from floorkit.signals import targets
@@ -67,8 +68,8 @@ class CallResult:
         return [o.job_id for o in self.outcomes if o.delayed]
 
 
-def prepare(
-    signal: str, request: SignalRequest, kwargs: dict[str, Any], handlers: list[Handler]
+def bind_arguments(
+    signal: str, kwargs: dict[str, Any], handlers: list[Handler]
 ) -> list[tuple[Handler, dict[str, Any]]]:
     """
     Check ``kwargs`` against every handler before anything runs. Return the
@@ -79,11 +80,6 @@ def prepare(
         if handler.delayed:
             handler_jobs.check_json_arguments(signal, handler.path, arguments)
     return bound
-
-
-REFUSALS = frozenset(
-    {"unknown_signal", "not_allowed", "login_required", "invalid_arguments", "invalid_target"}
-)
 
 
 def execute(
@@ -186,9 +182,9 @@ def checked_execute(
     on_commit: bool = False,
 ) -> CallResult:
     """Check the arguments and encode the message before anything runs, then ``execute``."""
-    bound = prepare(signal, request, kwargs, handlers)
+    bound = bind_arguments(signal, kwargs, handlers)
     publish_hop = recorder.new_hop() if addresses else None
-    message = publish.prepare(signal, kwargs, request, publish_hop) if addresses else None
+    message = publish.encode_message(signal, kwargs, request, publish_hop) if addresses else None
     return execute(signal, request, bound, message, addresses, publish_hop, on_commit)
 
 

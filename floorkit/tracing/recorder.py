@@ -259,8 +259,6 @@ def expand(entry_id: bytes, fields: dict) -> list[dict[str, Any]]:
         "role": batch["role"],
         "entry": entry_id.decode(),
     }
-    if "rows" not in batch:  # written by floorkit before rows: one dict per event
-        return [{**event, **process} for event in batch["events"]]
     events = []
     for e, t, h, p, s, ts, dur, outcome, fields in batch["rows"]:
         event = {"event": e, "trace": t, "hop": h, "parent": p, "signal": s, "ts": ts / 1e6}
