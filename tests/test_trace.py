@@ -211,31 +211,3 @@ def test_async_signal_sends_join_the_current_trace(redis_client, transactional_d
     assert [e["event"] for e in events] == ["job.enqueued", "job.started", "job.finished"]
     assert events[0]["signal"] == async_signals.everything.name
     assert events[1]["parent"] == events[0]["hop"] and events[2]["outcome"] == "ok"
-
-
-def test_events_written_before_rows_are_still_read(redis_client):
-    """Trace entries in the older one-dict-per-event format read as before."""
-    old = {
-        "host": "web-1",
-        "pid": 7,
-        "role": "web",
-        "events": [
-            {
-                "event": "call",
-                "trace": "a" * 16,
-                "hop": "b" * 12,
-                "parent": None,
-                "signal": "demo.old",
-                "ts": 1.5,
-                "dur": 0.25,
-                "outcome": "ok",
-            }
-        ],
-    }
-    redis_client.xadd(recorder.stream_key(), {"b": json.dumps(old)})
-    recorder.emit("call", "c" * 16, "d" * 12, None, "demo.new", ts=2.5, dur=0.125, reason="x")
-    recorder.flush()
-    old_event, new_event = [e for e in recorder.read() if e["signal"] in ("demo.old", "demo.new")]
-    assert old_event["ts"] == 1.5 and old_event["dur"] == 0.25 and old_event["pid"] == 7
-    assert (new_event["ts"], new_event["dur"], new_event["outcome"]) == (2.5, 0.125, "ok")
-    assert new_event["reason"] == "x" and new_event["trace"] == "c" * 16
