@@ -8,9 +8,9 @@ default worker class once floorkit is installed (``floorkit.jobs.rq_defaults``),
 
     RQ = {"WORKER_CLASS": "floorkit.jobs.worker.ForkingWorker"}
 
-``SimpleWorker`` (recommended) runs jobs in the worker process: about 8×
-RQ's forking worker (docs/async_signals.md), but a job that crashes the
-interpreter or leaks memory affects the worker. ``ForkingWorker`` forks a
+``SimpleWorker`` (recommended) runs jobs in the worker process: fast (see
+``bench/README.md``), but a job that crashes the interpreter or leaks memory
+affects the worker. ``ForkingWorker`` forks a
 child per job (RQ's default model): isolated, but far slower.
 
 Both keep RQ's bookkeeping: the job hash, the started, finished and failed
@@ -98,7 +98,7 @@ class _FloorkitWorkerMixin:
         self._beat_timeout = 0
         super().__init__(*args, **kwargs)
 
-    # -- job leases (floorkit.jobs.lease): a dead worker's job is found in ~3 leases
+    # -- job leases (floorkit.jobs.lease): a dead worker's job is reclaimed within 3 leases
 
     @property
     def dequeue_timeout(self) -> int:

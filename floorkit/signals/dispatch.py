@@ -99,44 +99,12 @@ def execute(
     hop (its ``parent`` is the call's hop id).
     """
     result = CallResult(signal, request.trace_id, addresses=addresses)
-    trace, call_hop = request.trace_id, request.parent
     for handler, arguments in bound:
-        hop = recorder.new_hop()
         if handler.delayed:
-            enqueued_at = time.time()  # before the push: a worker may start it at once
-            job_id = handler_jobs.enqueue_handler(handler, request.child(hop), arguments)
-            result.outcomes.append(Outcome(handler.path, True, job_id=job_id))
-            recorder.emit(
-                "job.enqueued",
-                trace,
-                hop,
-                call_hop,
-                signal,
-                ts=enqueued_at,
-                handler=handler.path,
-                job=job_id,
-            )
-            continue
-        started = time.time()
-        token = recorder.current_trace.set(trace)
-        outcome = "error"
-        try:
-            value = handler.fn(request.child(hop), **arguments)
-            outcome = "ok"
-        finally:
-            recorder.current_trace.reset(token)
-            recorder.emit(
-                "handler",
-                trace,
-                hop,
-                call_hop,
-                signal,
-                ts=started,
-                dur=time.time() - started,
-                outcome=outcome,
-                handler=handler.path,
-            )
-        result.outcomes.append(Outcome(handler.path, False, result=value))
+            result.outcomes.append(_enqueue_delayed(signal, request, handler, arguments))
+        else:
+            result.outcomes.append(_run_inline(signal, request, handler, arguments))
+    call_hop = request.parent
     in_transaction = transaction.get_connection().in_atomic_block
     if message is not None:
         result.message_id, payload = message
@@ -148,6 +116,53 @@ def execute(
             _publish(result, payload, addresses, signal, publish_hop, call_hop)
     result.pending_commit = in_transaction and bool(result.jobs or (message and on_commit))
     return result
+
+
+def _enqueue_delayed(
+    signal: str, request: SignalRequest, handler: Handler, arguments: dict[str, Any]
+) -> Outcome:
+    """Enqueue one delayed handler as an RQ job and trace it; Redis errors propagate."""
+    hop = recorder.new_hop()
+    enqueued_at = time.time()  # before the push: a worker may start it at once
+    job_id = handler_jobs.enqueue_handler(handler, request.child(hop), arguments)
+    recorder.emit(
+        "job.enqueued",
+        request.trace_id,
+        hop,
+        request.parent,
+        signal,
+        ts=enqueued_at,
+        handler=handler.path,
+        job=job_id,
+    )
+    return Outcome(handler.path, True, job_id=job_id)
+
+
+def _run_inline(
+    signal: str, request: SignalRequest, handler: Handler, arguments: dict[str, Any]
+) -> Outcome:
+    """Run one inline handler under the call's trace; its exception propagates."""
+    hop = recorder.new_hop()
+    started = time.time()
+    token = recorder.current_trace.set(request.trace_id)
+    outcome = "error"
+    try:
+        value = handler.fn(request.child(hop), **arguments)
+        outcome = "ok"
+    finally:
+        recorder.current_trace.reset(token)
+        recorder.emit(
+            "handler",
+            request.trace_id,
+            hop,
+            request.parent,
+            signal,
+            ts=started,
+            dur=time.time() - started,
+            outcome=outcome,
+            handler=handler.path,
+        )
+    return Outcome(handler.path, False, result=value)
 
 
 def _publish(

@@ -24,9 +24,8 @@ Recording is cheap enough to stay on: ``emit()`` appends a tuple to an
 in-process buffer; a background thread (a greenlet under gevent) writes the
 buffer as one entry of the capped Redis stream ``<KEY_PREFIX>:trace`` (field
 ``b``: a JSON batch ``{"host", "pid", "role", "rows": [[event, trace, hop,
-parent, signal, ts µs, dur µs, outcome, {fields}], ...]}``, integers being far
-cheaper to encode than floats; ``read()`` and ``expand()`` give the events as
-above) every 100 ms, and at exit. ``FLOORKIT["TRACE"] = False``
+parent, signal, ts µs, dur µs, outcome, {fields}], ...]}``; ``read()`` and
+``expand()`` give the events as above) every 100 ms, and at exit. ``FLOORKIT["TRACE"] = False``
 turns it off entirely: nothing is buffered or written.
 """
 
