@@ -60,15 +60,18 @@ def check_handlers(app_configs=None, **kwargs):
             queue = handler.queue or conf.get("DEFAULT_QUEUE")
             if handler.delayed and QUEUES is not None and queue not in QUEUES:
                 errors.append(
-                    Error(
-                        f"Delayed handler {handler.path} uses RQ queue {queue!r}, "
-                        "which is not in settings.RQ_QUEUES.",
-                        hint=f"Add {queue!r} to RQ_QUEUES, pointing at your Redis.",
-                        obj=handler.path,
-                        id="floorkit.E002",
-                    )
+                    _missing_queue("Delayed handler", handler.path, queue, "floorkit.E002")
                 )
     return errors
+
+
+def _missing_queue(what: str, name: str, queue: str, check_id: str) -> Error:
+    return Error(
+        f"{what} {name} uses RQ queue {queue!r}, which is not in settings.RQ_QUEUES.",
+        hint=f"Add {queue!r} to RQ_QUEUES, pointing at your Redis.",
+        obj=name,
+        id=check_id,
+    )
 
 
 @register(Tags.compatibility)
@@ -211,15 +214,7 @@ def check_async_signals(app_configs=None, **kwargs):
     for signal in all_signals():
         queue = signal.queue or conf.get("DEFAULT_QUEUE")
         if queue not in QUEUES:
-            errors.append(
-                Error(
-                    f"AsyncSignal {signal.name} uses RQ queue {queue!r}, "
-                    "which is not in settings.RQ_QUEUES.",
-                    hint=f"Add {queue!r} to RQ_QUEUES, pointing at your Redis.",
-                    obj=signal.name,
-                    id="floorkit.E003",
-                )
-            )
+            errors.append(_missing_queue("AsyncSignal", signal.name, queue, "floorkit.E003"))
     return errors
 
 

@@ -151,16 +151,8 @@ def _run_inline(
         outcome = "ok"
     finally:
         recorder.current_trace.reset(token)
-        recorder.emit(
-            "handler",
-            request.trace_id,
-            hop,
-            request.parent,
-            signal,
-            ts=started,
-            dur=time.time() - started,
-            outcome=outcome,
-            handler=handler.path,
+        recorder.emit_timed(
+            "handler", request, hop, signal, started, outcome=outcome, handler=handler.path
         )
     return Outcome(handler.path, False, result=value)
 
@@ -225,16 +217,7 @@ def traced_call(signal: str, request: SignalRequest, run: Callable[[SignalReques
         outcome = {"outcome": "error", "error": f"{type(exc).__name__}: {exc}"}
         raise
     finally:
-        recorder.emit(
-            "call",
-            request.trace_id,
-            hop,
-            request.parent,
-            signal,
-            ts=started,
-            dur=time.time() - started,
-            **outcome,
-        )
+        recorder.emit_timed("call", request, hop, signal, started, **outcome)
 
 
 def call(signal: str, request: Any = None, to: Any = None, **kwargs: Any) -> CallResult:

@@ -129,6 +129,23 @@ def emit(
         _start_flusher()
 
 
+def emit_timed(
+    event: str, request: Any, hop: str, signal: str | None, started: float, **fields: Any
+) -> None:
+    """``emit()`` an event of the call ``request`` (its ``trace_id`` and
+    ``parent``) that began at ``started`` (``time.time()``) and ends now."""
+    emit(
+        event,
+        request.trace_id,
+        hop,
+        request.parent,
+        signal,
+        ts=started,
+        dur=time.time() - started,
+        **fields,
+    )
+
+
 def _start_flusher() -> None:
     global _flusher
     with _lock:
