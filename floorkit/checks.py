@@ -65,12 +65,12 @@ def check_handlers(app_configs=None, **kwargs):
     return errors
 
 
-def _missing_queue(what: str, name: str, queue: str, check_id: str) -> Error:
+def _missing_queue(what: str, name: str, queue: str, id: str) -> Error:
     return Error(
         f"{what} {name} uses RQ queue {queue!r}, which is not in settings.RQ_QUEUES.",
         hint=f"Add {queue!r} to RQ_QUEUES, pointing at your Redis.",
         obj=name,
-        id=check_id,
+        id=id,
     )
 
 
@@ -214,7 +214,7 @@ def check_async_signals(app_configs=None, **kwargs):
     for signal in all_signals():
         queue = signal.queue or conf.get("DEFAULT_QUEUE")
         if queue not in QUEUES:
-            errors.append(_missing_queue("AsyncSignal", signal.name, queue, "floorkit.E003"))
+            errors.append(_missing_queue("AsyncSignal", signal.name, queue, id="floorkit.E003"))
     return errors
 
 
