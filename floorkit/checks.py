@@ -60,7 +60,7 @@ def check_handlers(app_configs=None, **kwargs):
             queue = handler.queue or conf.get("DEFAULT_QUEUE")
             if handler.delayed and QUEUES is not None and queue not in QUEUES:
                 errors.append(
-                    _missing_queue("Delayed handler", handler.path, queue, "floorkit.E002")
+                    _missing_queue("Delayed handler", handler.path, queue, id="floorkit.E002")
                 )
     return errors
 
