@@ -37,7 +37,7 @@ _EXPORTS = {
     "RedisUnavailable": "floorkit.exceptions",
     "UnknownSignal": "floorkit.exceptions",
     "AsyncSignal": "floorkit.async_signals.signal",
-    "register": "floorkit.async_signals.signal",
+    "register": "floorkit.async_signals.names",
     "register_mapping": "floorkit.async_signals.mappings",
 }
 
@@ -83,7 +83,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from floorkit.async_signals.mappings import register_mapping
-    from floorkit.async_signals.signal import AsyncSignal, register
+    from floorkit.async_signals.names import register
+    from floorkit.async_signals.signal import AsyncSignal
     from floorkit.exceptions import (
         FloorkitError,
         InvalidArguments,

@@ -141,7 +141,7 @@ def check_worker_class(app_configs=None, **kwargs):
     never triggers it; a user's own class keeps working, with this warning,
     when every ``rqworker`` runs with ``--serializer`` JSON (then silence it).
     """
-    from floorkit.async_signals.signal import all_signals
+    from floorkit.async_signals.names import all_signals
     from floorkit.jobs.rq_defaults import FIX
 
     if not any(h.delayed for info in registry.all() for h in info.handlers) and not all_signals():
@@ -194,7 +194,8 @@ def check_settings(app_configs=None, **kwargs):
 def check_async_signals(app_configs=None, **kwargs):
     from django.core.exceptions import ImproperlyConfigured
 
-    from floorkit.async_signals.signal import all_signals, resolve_run_mode
+    from floorkit.async_signals.names import all_signals
+    from floorkit.async_signals.options import resolve_run_mode
 
     errors = []
     try:
@@ -220,7 +221,7 @@ def check_async_signals(app_configs=None, **kwargs):
 
 @register(Tags.compatibility)
 def check_rq_queues_set(app_configs=None, **kwargs):
-    from floorkit.async_signals.signal import all_signals
+    from floorkit.async_signals.names import all_signals
 
     if getattr(settings, "RQ_QUEUES", None) is not None:
         return []

@@ -76,7 +76,7 @@ __all__ = [
 
 #: The RQ job function of a delayed handler, and of an ``AsyncSignal`` send.
 HANDLER_JOB = "floorkit.jobs.run_handler"
-ASYNC_SIGNAL_JOB = "floorkit.async_signal.deliver"
+ASYNC_SIGNAL_JOB = "floorkit.async_signals.job.run_receivers"
 
 JobKind = Literal["handler", "async_signal", "function"]
 JobStatus = Literal["queued", "finished", "failed"]

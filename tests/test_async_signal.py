@@ -25,12 +25,8 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from floorkit import AsyncSignal, InvalidSignalName, RedisUnavailable, register
-from floorkit.async_signals.signal import (
-    ReceiversFailed,
-    UnregisteredSignal,
-    get_signal,
-    unregister,
-)
+from floorkit.async_signals.job import JOB_FUNCTION, ReceiversFailed
+from floorkit.async_signals.names import UnregisteredSignal, get_signal, unregister
 from floorkit.jobs import get_queue
 from floorkit.signals.discovery import autodiscover
 from tests.conftest import reports
@@ -335,12 +331,27 @@ def test_register_names_a_signal_once():
 def test_job_for_a_signal_the_worker_does_not_know_fails(
     redis_client, run_worker, transactional_db
 ):
-    job = get_queue("default").enqueue_call(
-        "floorkit.async_signal.deliver", args=("tests.nowhere", None, {})
-    )
+    job = get_queue("default").enqueue_call(JOB_FUNCTION, args=("tests.nowhere", None, {}))
     run_worker("default")
     assert job.get_status(refresh=True) == "failed"
     assert "no AsyncSignal named 'tests.nowhere'" in job.latest_result().exc_string
+
+
+def test_job_queued_under_the_old_function_path_still_runs(
+    redis_client, run_worker, transactional_db
+):
+    # jobs pushed by earlier releases name floorkit.async_signal.deliver
+    job = get_queue("default").enqueue_call(
+        "floorkit.async_signal.deliver", args=(everything.name, None, {"value": 1}, None)
+    )
+    assert JOB_FUNCTION != "floorkit.async_signal.deliver"
+    run_worker("default")
+    assert job.get_status(refresh=True) == "finished"
+    assert (
+        "tests.testapp.async_signals.on_everything" in job.latest_result().return_value["receivers"]
+    )
+    (seen,) = reports(redis_client, "everything")
+    assert seen["signal"] == everything.name and seen["kwargs"]["value"] == describe(1)
 
 
 # -- send() on a real worker -------------------------------------------------------------
@@ -383,7 +394,7 @@ def test_worker_runs_every_receiver_with_rebuilt_arguments_of_every_mapping(
 
     assert queued(redis_client) == [job_id]  # one job for all the receivers
     func, _, args, kwargs = job_data(redis_client, job_id)
-    assert func == "floorkit.async_signal.deliver" and kwargs == {}
+    assert func == JOB_FUNCTION and kwargs == {}
     assert args[0] == "tests.testapp.async_signals.everything"
     assert args[2]["order"] == {"$fk": "model", "v": ["testapp.Order", order.pk]}
 

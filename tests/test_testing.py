@@ -39,7 +39,7 @@ from floorkit import (
     declare,
     register,
 )
-from floorkit.async_signals.signal import ReceiversFailed
+from floorkit.async_signals.job import ReceiversFailed
 from floorkit.signals.identity import session_id
 from floorkit.testing import (
     CallError,

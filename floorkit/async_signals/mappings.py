@@ -211,7 +211,7 @@ def _type_name(cls: type) -> str:
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
-def _refuse(value: Any, argument: str, where: str, reason: str) -> TypeError:
+def _refuse(argument: str, where: str, reason: str) -> TypeError:
     at = f" at {where}" if where else ""
     return TypeError(f"argument {argument!r}{at}: {reason}")
 
@@ -227,7 +227,6 @@ def _encode(value: Any, argument: str, where: str) -> JSON:
         for key, item in value.items():
             if type(key) is not str:
                 raise _refuse(
-                    value,
                     argument,
                     where,
                     f"dict key {key!r} is a {_type_name(type(key))}; only str keys can travel",
@@ -250,7 +249,6 @@ def _encode_django(value: Any, argument: str, where: str) -> JSON:
         meta = value._meta
         if meta.abstract or value.pk is None:
             raise _refuse(
-                value,
                 argument,
                 where,
                 f"unsaved {meta.label} instance (pk is None): only saved rows can travel",
@@ -262,14 +260,13 @@ def _encode_django(value: Any, argument: str, where: str) -> JSON:
         return {TAG: "model", "v": ref}
     if isinstance(value, type) and issubclass(value, Model):
         if value._meta.abstract:
-            raise _refuse(value, argument, where, f"abstract model {value.__qualname__}")
+            raise _refuse(argument, where, f"abstract model {value.__qualname__}")
         return {TAG: "modelclass", "v": value._meta.label}
     anonymous = _anonymous_user_class()
     if anonymous is not None and isinstance(value, anonymous):
         return {TAG: "anonymoususer", "v": None}
     cls = type(value)
     raise _refuse(
-        value,
         argument,
         where,
         f"{_type_name(cls)} cannot travel to a worker; register a mapping with "

@@ -3,7 +3,7 @@ Finding the signals of a project: every installed app's ``signals`` module
 or package, plus ``FLOORKIT["SIGNAL_MODULES"]``, imported once at start-up by
 ``FloorkitConfig.ready()``. The module-level ``AsyncSignal`` instances of
 those modules are named ``<module>.<attribute>`` there
-(``floorkit.async_signals.signal.collect``).
+(``floorkit.async_signals.names.collect``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def autodiscover() -> list[str]:
     An app without a ``signals`` module is skipped; an error raised while
     importing one that exists (an ImportError inside it included) propagates.
     """
-    from floorkit.async_signals.signal import collect
+    from floorkit.async_signals.names import collect
 
     imported = []
     for app_config in apps.get_app_configs():

@@ -43,6 +43,6 @@ def describe_async_signals() -> list[dict[str, Any]]:
                         "sender": "shop.Order", "dispatch_uid": None,
                         "weak": True, "is_async": False}]}
     """
-    from floorkit.async_signals.signal import all_signals
+    from floorkit.async_signals.names import all_signals
 
     return [signal.describe() for signal in all_signals()]
