@@ -25,7 +25,7 @@ def identify(environ: dict) -> SignalRequest:
     Return the ``SignalRequest`` (without a window yet) of the user whose
     session cookie came with the upgrade request. Without a session cookie the
     peer is anonymous and no database query is made. An authenticated request
-    carries a ``guard`` (``floorkit.security.sessions.SessionGuard``) for its connection.
+    carries a ``guard`` (``floorkit.security.sessions.SessionGuard``) for its tab.
     """
     request = WSGIRequest(environ)
     session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)

@@ -73,12 +73,12 @@ class Router:
         frame = text_frame(payload)
         seq, epoch = message_position(payload)
         count = 0
-        delivered = []
+        windows = []
         for tab in tuple(tabs):
             if tab.send_message(frame, seq, epoch):
                 count += 1
-                if len(delivered) < 20:
-                    delivered.append(tab.request.window)
+                if len(windows) < 20:
+                    windows.append(tab.request.window)
         if count and self.tracing:
             origin = trace_of(payload)
             if origin is not None:
@@ -90,7 +90,7 @@ class Router:
                     None,
                     seq=seq,
                     sockets=count,
-                    windows=delivered,
+                    windows=windows,
                 )
         return count
 
