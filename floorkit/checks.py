@@ -289,11 +289,11 @@ def check_request_parameter(app_configs=None, **kwargs):
 
 @register(Tags.compatibility)
 def check_websocket_url(app_configs=None, **kwargs):
-    from floorkit.websocket.url import WebsocketUrlError, websocket_path
+    from floorkit.websocket.url import WebSocketUrlError, websocket_path
 
     try:
         websocket_path(conf.get("WEBSOCKET_URL"))
-    except WebsocketUrlError as exc:
+    except WebSocketUrlError as exc:
         return [
             Error(
                 f"FLOORKIT['WEBSOCKET_URL'] is not usable: {exc}.",

@@ -1,5 +1,5 @@
 """
-floorkit.websocket.protocol against real clients over real sockets.
+floorkit.websocket.framing and .handshake against real clients over real sockets.
 
 The servers run in a subprocess (gevent's pywsgi with floorkit's handler); the
 tests talk to them with websocket-client or raw sockets. No Django involved.
@@ -37,7 +37,7 @@ SERVER = r"""
 import json, os
 import gevent
 from gevent import pywsgi
-from floorkit.websocket.protocol import WebSocketHandler, make_handler
+from floorkit.websocket.handshake import WebSocketHandler, make_handler
 
 def app(environ, start_response):
     ws = environ.get("wsgi.websocket")

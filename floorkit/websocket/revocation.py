@@ -37,13 +37,13 @@ class Revocations:
         self.expiring: list[tuple[float, int, weakref.ref]] = []  # a heap by due time
         self._greenlet: gevent.Greenlet | None = None
 
-    def watch(self, connection) -> None:
-        """Close ``connection`` when its session's expiry date passes (if it has one)."""
-        guard = getattr(connection, "guard", None)
+    def watch(self, tab) -> None:
+        """Close ``tab`` when its session's expiry date passes (if it has one)."""
+        guard = getattr(tab, "guard", None)
         left = guard.seconds_left() if guard is not None else None
         if left is not None:
             due = time.monotonic() + left
-            heapq.heappush(self.expiring, (due, next(_order), weakref.ref(connection)))
+            heapq.heappush(self.expiring, (due, next(_order), weakref.ref(tab)))
 
     def notice(self, data: bytes | str) -> None:
         """Handle one end notice; a malformed one is logged and ignored."""
@@ -54,57 +54,54 @@ class Revocations:
             logger.warning("ignored a malformed session notice %r", data)
             return
         if isinstance(sid, str):
-            for connection in self._connections(f"session:{sid}"):
-                self.end(connection)
+            for tab in self._tabs(f"session:{sid}"):
+                self.end(tab)
         if isinstance(username, str):
-            for connection in self._connections(f"user:{username}"):
-                self.hold(connection)
-                gevent.spawn_later(RECHECK_DELAY, self.recheck, connection)
+            for tab in self._tabs(f"user:{username}"):
+                self.hold(tab)
+                gevent.spawn_later(RECHECK_DELAY, self.recheck, tab)
 
     @staticmethod
-    def hold(connection) -> None:
-        """Hold live messages of ``connection`` until ``recheck()`` has decided."""
-        if connection.held is None:
-            connection.held = []
-            connection.guard.holding = True
+    def hold(tab) -> None:
+        """Hold live messages of ``tab`` until ``recheck()`` has decided."""
+        if tab.cursor.hold():
+            tab.guard.holding = True
 
-    def _connections(self, address: str) -> tuple:
+    def _tabs(self, address: str) -> tuple:
         return tuple(self.router.routes.get(self.router.channel(address), ()))
 
-    def recheck(self, connection) -> None:
-        """Re-verify the session of ``connection`` now; close it when it ended."""
-        guard = getattr(connection, "guard", None)
-        if guard is None or connection.closed:
+    def recheck(self, tab) -> None:
+        """Re-verify the session of ``tab`` now; close it when it ended."""
+        guard = getattr(tab, "guard", None)
+        if guard is None or tab.closed:
             return
         try:
             still_valid = guard.verify()
         except Exception:
-            logger.exception("could not re-verify the session of %s", connection.request.window)
+            logger.exception("could not re-verify the session of %s", tab.request.window)
             still_valid = True  # unverifiable now: the next call verifies again
         if still_valid:
-            self.watch(connection)
-            self.release(connection)
+            self.watch(tab)
+            self.release(tab)
         else:
-            self.end(connection)
+            self.end(tab)
 
     @staticmethod
-    def release(connection) -> None:
-        """Deliver, in order, the live messages ``hold()`` kept back."""
-        if connection.guard.holding:
-            connection.guard.holding = False
-            held, connection.held = connection.held or [], None
-            for frame, seq, epoch in held:
-                connection.deliver(frame, seq, epoch)
+    def release(tab) -> None:
+        """Send, in order, the live messages ``hold()`` kept back."""
+        if tab.guard.holding:
+            tab.guard.holding = False
+            tab.cursor.release()
 
-    def end(self, connection) -> None:
-        """Stop routing to ``connection`` at once, then close it with 4001."""
-        if connection.guard is not None:
-            connection.guard.ended = True
-            connection.guard.holding = False
-            connection.held = None  # what was held for the ended session is dropped
-        self.router.remove(connection, connection.addresses)
-        if not connection.closed:
-            gevent.spawn(connection.close, SESSION_ENDED, "session ended")
+    def end(self, tab) -> None:
+        """Stop routing to ``tab`` at once, then close it with 4001."""
+        if tab.guard is not None:
+            tab.guard.ended = True
+            tab.guard.holding = False
+            tab.cursor.drop()  # what was held for the ended session is dropped
+        self.router.remove(tab, tab.addresses)
+        if not tab.closed:
+            gevent.spawn(tab.close, SESSION_ENDED, "session ended")
 
     def start(self) -> None:
         if self._greenlet is None:
@@ -119,9 +116,9 @@ class Revocations:
         while True:
             now = time.monotonic()
             while self.expiring and self.expiring[0][0] <= now:
-                connection = heapq.heappop(self.expiring)[2]()
-                if connection is not None and not connection.closed:
-                    self.hold(connection)  # nothing goes out until the session is verified
-                    gevent.spawn(self.recheck, connection)
+                tab = heapq.heappop(self.expiring)[2]()
+                if tab is not None and not tab.closed:
+                    self.hold(tab)  # nothing goes out until the session is verified
+                    gevent.spawn(self.recheck, tab)
             next_due = self.expiring[0][0] - now if self.expiring else EXPIRY_TICK
             gevent.sleep(min(EXPIRY_TICK, max(0.01, next_due)))

@@ -2,11 +2,11 @@
 Routing messages published to Redis to the sockets of this process.
 
 One Redis pub/sub connection per process, pattern-subscribed to
-``<KEY_PREFIX>:ch:*``, feeds a local map from channel to connections. A
-message is framed once and the same bytes are written to every connection
-of its channel. A tab that is reached through several addresses of one call
-(``[SESSION, USER]``) gets the message once: connections remember the ids of
-their last messages.
+``<KEY_PREFIX>:ch:*``, feeds a local map from channel to tabs (``floorkit.websocket.tab``). A
+message is framed once and the same bytes are offered to every tab of its
+channel. A tab that is reached through several addresses of one call
+(``[SESSION, USER]``) gets the message once: each tab's cursor remembers the
+sequence number of its last message (``floorkit.websocket.replay``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import gevent
 import redis
@@ -26,52 +27,58 @@ from floorkit.tracing import recorder
 from floorkit.websocket.frames import text_frame
 from floorkit.websocket.revocation import Revocations
 
+if TYPE_CHECKING:
+    from floorkit.websocket.tab import Tab
+
 logger = logging.getLogger("floorkit.websocket")
 
 
 class Router:
-    """Channel → connections, fed by one pub/sub connection."""
+    """Channel → tabs, fed by one pub/sub connection."""
 
     def __init__(self) -> None:
-        self.routes: dict[bytes, set] = {}
+        self.routes: dict[bytes, set[Tab]] = {}
         self.pattern = key("ch", "*")
         self.prefix = key("ch", "").encode()
         self.ready = gevent.event.Event()
         self.tracing = conf.get("TRACE")
         self._greenlet: gevent.Greenlet | None = None
-        self.revocations = Revocations(self)  # end notices of sessions close their sockets
+        self.revocations = Revocations(self)  # end notices of sessions close their tabs
 
     def channel(self, address: str) -> bytes:
         return self.prefix + address.encode()
 
-    def add(self, connection, addresses: Iterable[str]) -> None:
+    def add(self, tab: Tab, addresses: Iterable[str]) -> None:
         for address in addresses:
-            self.routes.setdefault(self.channel(address), set()).add(connection)
-        self.revocations.watch(connection)
+            self.routes.setdefault(self.channel(address), set()).add(tab)
+        self.revocations.watch(tab)
 
-    def remove(self, connection, addresses: Iterable[str]) -> None:
+    def remove(self, tab: Tab, addresses: Iterable[str]) -> None:
         for address in addresses:
             channel = self.channel(address)
-            connections = self.routes.get(channel)
-            if connections is not None:
-                connections.discard(connection)
-                if not connections:
+            tabs = self.routes.get(channel)
+            if tabs is not None:
+                tabs.discard(tab)
+                if not tabs:
                     del self.routes[channel]
 
-    def deliver(self, channel: bytes, payload: bytes) -> int:
-        """Write ``payload`` to every connection of ``channel``; return how many got it."""
-        connections = self.routes.get(channel)
-        if not connections:
+    def route(self, channel: bytes, payload: bytes) -> int:
+        """
+        Send the message ``payload`` to every tab of ``channel``
+        (``Tab.send_message()``); return how many got it.
+        """
+        tabs = self.routes.get(channel)
+        if not tabs:
             return 0
         frame = text_frame(payload)
         seq, epoch = message_position(payload)
         count = 0
-        delivered = []
-        for connection in tuple(connections):
-            if connection.deliver(frame, seq, epoch):
+        windows = []
+        for tab in tuple(tabs):
+            if tab.send_message(frame, seq, epoch):
                 count += 1
-                if len(delivered) < 20:
-                    delivered.append(connection.request.window)
+                if len(windows) < 20:
+                    windows.append(tab.request.window)
         if count and self.tracing:
             origin = trace_of(payload)
             if origin is not None:
@@ -83,7 +90,7 @@ class Router:
                     None,
                     seq=seq,
                     sockets=count,
-                    windows=delivered,
+                    windows=windows,
                 )
         return count
 
@@ -105,11 +112,11 @@ class Router:
                 pubsub.subscribe(sessions_channel())
                 self.ready.set()
                 delay = 0.1
-                deliver = self.deliver
+                route = self.route
                 while True:
                     message = pubsub.get_message(timeout=conf.get("HEARTBEAT"))
                     if message is not None and message["type"] == "pmessage":
-                        deliver(message["channel"], message["data"])
+                        route(message["channel"], message["data"])
                     elif message is not None and message["type"] == "message":
                         self.revocations.notice(message["data"])
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:

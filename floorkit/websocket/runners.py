@@ -3,10 +3,9 @@ Greenlets that run browser calls, reused from call to call.
 
 Every call from a browser runs in a greenlet of its own, so that a handler
 that waits (a database query, an HTTP request) delays neither the other calls
-of its tab nor the reading of its socket. Creating a greenlet costs more than
-a small call itself (about 25 µs against 3 µs for waking one that waits, on
-the benchmark machine), so finished greenlets wait for the next call instead
-of exiting, up to ``max_idle`` of them.
+of its tab nor the reading of its socket. Finished greenlets wait for the
+next call instead of exiting, up to ``max_idle`` of them: waking a waiting
+greenlet costs less than creating one.
 
 Each call runs in a fresh ``contextvars.Context``, as it would in a new
 greenlet: a context variable that a handler sets (Django's database

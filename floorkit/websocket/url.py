@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 SCHEMES = ("ws", "wss", "http", "https")
 
 
-class WebsocketUrlError(ValueError):
+class WebSocketUrlError(ValueError):
     """The setting is neither a path nor an absolute websocket URL with a path."""
 
 
@@ -23,25 +23,25 @@ def websocket_path(url: str) -> str:
     """
     Return the path the server answers websocket upgrades on: ``url`` itself
     when it is a path, else the path of the absolute URL. Raise
-    ``WebsocketUrlError`` for anything else (no scheme nor leading ``/``, an
+    ``WebSocketUrlError`` for anything else (no scheme nor leading ``/``, an
     unknown scheme, no host, no path, a query or fragment).
     """
     if not isinstance(url, str) or not url:
-        raise WebsocketUrlError(f"{url!r} is not a string")
+        raise WebSocketUrlError(f"{url!r} is not a string")
     if url.startswith("/") and not url.startswith("//"):
         if "?" in url or "#" in url:
-            raise WebsocketUrlError(f"{url!r} has a query or fragment")
+            raise WebSocketUrlError(f"{url!r} has a query or fragment")
         return url
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise WebsocketUrlError(f"{url!r}: {exc}") from None
+        raise WebSocketUrlError(f"{url!r}: {exc}") from None
     if parts.scheme not in SCHEMES:
-        raise WebsocketUrlError(f"{url!r} is neither a path (/ws/floorkit/) nor a ws:// URL")
+        raise WebSocketUrlError(f"{url!r} is neither a path (/ws/floorkit/) nor a ws:// URL")
     if not parts.netloc:
-        raise WebsocketUrlError(f"{url!r} has no host")
+        raise WebSocketUrlError(f"{url!r} has no host")
     if not parts.path.startswith("/"):
-        raise WebsocketUrlError(f"{url!r} has no path (end it with /ws/floorkit/)")
+        raise WebSocketUrlError(f"{url!r} has no path (end it with /ws/floorkit/)")
     if parts.query or parts.fragment:
-        raise WebsocketUrlError(f"{url!r} has a query or fragment")
+        raise WebSocketUrlError(f"{url!r} has a query or fragment")
     return parts.path

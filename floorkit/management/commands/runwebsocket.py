@@ -84,7 +84,7 @@ class Command(BaseCommand):
         from floorkit.tracing import recorder
 
         recorder.set_role("websocket")
-        from floorkit.websocket.server import WebsocketServer
+        from floorkit.websocket.server import WebSocketServer
 
         http_app = None
         if options["http"]:
@@ -97,7 +97,7 @@ class Command(BaseCommand):
 
                 http_app = StaticFilesHandler(http_app)
         log = sys.stderr if http_app is not None and options.get("verbosity", 1) >= 1 else None
-        server = WebsocketServer((host, port), http_app=http_app, log=log)
+        server = WebSocketServer((host, port), http_app=http_app, log=log)
         try:
             server.init_socket()
         except OSError as exc:

@@ -1,57 +1,30 @@
 """
-Fixes to gevent-websocket 0.10.1, as subclasses of its ``WebSocket`` and
-``WebSocketHandler`` (the package itself is used as installed).
+Websocket frames on the server side (RFC 6455): gevent-websocket 0.10.1's
+``WebSocket``, subclassed, reading and writing frames under these contracts:
 
-* ``WebSocket.close(code, reason)`` put only the reason on the wire, so the
-  peer read the first two bytes of the reason as the close code. The close
-  payload is now ``struct.pack("!H", code) + reason.encode("utf-8")``, and the
+* ``close(code, reason)`` sends the 2-byte code, then the UTF-8 reason; the
   answer to a peer's close frame carries the peer's code and reason.
-* Messages had no size limit: a frame header announcing 64 MiB made the server
-  allocate and wait for 64 MiB. ``max_message_size`` (default 1 MiB) is checked
-  against each data frame's header *before* its payload is read, counting the
-  fragments already received, so neither one frame nor a fragmented message
-  can exceed it; an oversize message is answered with close code 1009.
-* Unmasking and UTF-8 validation were byte-by-byte Python loops (about a
-  quarter of a second per MiB). Unmasking is one big-integer XOR, and text is
-  checked by CPython's strict UTF-8 decoder, fragment by fragment.
-* Invalid UTF-8 in a text message or a close reason is answered with close
-  code 1007 (now on the wire, see the first point).
-* A ``Sec-WebSocket-Key`` that is not the base64 of 16 bytes raised
-  ``binascii.Error`` (HTTP 500); it is refused with HTTP 400. Bodies of refused
-  handshakes are bytes (the package returned ``str``, which gevent cannot
-  write: the body was lost and a traceback logged).
+* A message over ``max_message_size`` (default 1 MiB; a fragmented message
+  counts all its fragments) is answered with close code 1009 as soon as a
+  frame header shows it: its payload is never read.
+* Invalid UTF-8 in a text message or a close reason is answered with 1007;
+  an unmasked client frame or any other protocol error with 1002.
+* Unmasking is one big-integer XOR; text is checked by CPython's strict UTF-8
+  decoder, fragment by fragment.
+* An idle websocket holds no read buffer (``SocketReader``).
+* ``last_seen`` records when the peer last sent a frame (pongs included), for
+  finding dead peers.
 
-Also: an idle websocket holds no read buffer (``SocketReader``; the HTTP
-reader's buffer is 1 KiB, not 8), unmasked client frames are refused (close
-1002, RFC 6455 5.1), and
-``WebSocket.last_seen`` records when the peer last sent a frame (pongs
-included), for finding dead peers.
-
-Usage::
-
-    from gevent import pywsgi
-    from floorkit.websocket.protocol import WebSocketHandler, make_handler
-
-    pywsgi.WSGIServer(address, app, handler_class=WebSocketHandler)  # 1 MiB
-    pywsgi.WSGIServer(address, app, handler_class=make_handler(max_message_size=65536))
-
-or give the server a ``max_message_size`` attribute (see ``WebSocketHandler``).
-The application finds the ``WebSocket`` in ``environ["wsgi.websocket"]``.
+The handshake that creates the ``WebSocket`` is ``floorkit.websocket.handshake``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import codecs
-import hashlib
-import socket
 import struct
 import time
-from collections.abc import Iterable
 from typing import Any
 
-from geventwebsocket import handler as _handler
 from geventwebsocket import websocket as _websocket
 from geventwebsocket.exceptions import FrameTooLargeException, ProtocolError, WebSocketError
 
@@ -62,11 +35,10 @@ __all__ = [
     "CLOSE_PROTOCOL_ERROR",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "MessageTooBigError",
+    "SocketReader",
     "WebSocket",
-    "WebSocketHandler",
+    "check_max_message_size",
     "is_valid_close_code",
-    "is_valid_websocket_key",
-    "make_handler",
     "unmask",
 ]
 
@@ -89,11 +61,6 @@ _UNPACK_H = struct.Struct("!H").unpack
 _UNPACK_Q = struct.Struct("!Q").unpack
 #: Payloads up to this size are read together with their mask, in one call.
 _ONE_READ = 16384
-#: Read buffer of each client socket's HTTP reader. pywsgi's default is 8 KiB,
-#: allocated per connection for its whole life; an HTTP request's headers read
-#: as well through 1 KiB (a larger body is read straight into its destination),
-#: and a websocket reads through a ``SocketReader`` once upgraded.
-RFILE_BUFFER = 1024
 
 
 class MessageTooBigError(FrameTooLargeException):
@@ -158,18 +125,11 @@ def is_valid_close_code(code: int) -> bool:
     return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
-def is_valid_websocket_key(key: str) -> bool:
+def check_max_message_size(value: Any) -> int | None:
     """
-    Return whether ``key`` is a valid ``Sec-WebSocket-Key``: the base64 of
-    exactly 16 bytes (RFC 6455 4.2.1), padding included, nothing else.
+    Return ``value`` if it is a valid ``max_message_size``: a positive int,
+    or None for no limit. Raise ``TypeError`` or ``ValueError`` otherwise.
     """
-    try:
-        return len(base64.b64decode(key.encode("ascii"), validate=True)) == 16
-    except (UnicodeEncodeError, binascii.Error, ValueError):
-        return False
-
-
-def _check_max_message_size(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -181,8 +141,8 @@ def _check_max_message_size(value: Any) -> int | None:
 
 class WebSocket(_websocket.WebSocket):
     """
-    A server-side websocket: gevent-websocket's ``WebSocket`` with the fixes
-    listed in this module's docstring.
+    A server-side websocket: gevent-websocket's ``WebSocket`` under the
+    contracts listed in this module's docstring.
 
     The API is the package's: ``receive()``, ``send(message, binary=None)``,
     ``close(code=1000, message=b"")``, ``closed``, ``environ``, ``stream``,
@@ -209,7 +169,7 @@ class WebSocket(_websocket.WebSocket):
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         super().__init__(environ, stream, handler)
-        self.max_message_size = _check_max_message_size(max_message_size)
+        self.max_message_size = check_max_message_size(max_message_size)
         self.last_seen = time.monotonic()
 
     # -- receiving ---------------------------------------------------------
@@ -300,17 +260,6 @@ class WebSocket(_websocket.WebSocket):
             return "".join(text)
         return message
 
-    def read_frame(self) -> tuple[_websocket.Header, bytes]:
-        """
-        Read one frame and return its header and unmasked payload.
-
-        Internal, as in the package. A data frame longer than
-        ``max_message_size`` raises ``MessageTooBigError`` before its payload
-        is read.
-        """
-        fin, opcode, payload = self._read_frame(self.max_message_size)
-        return _websocket.Header(fin=fin, opcode=opcode, length=len(payload)), payload
-
     def _read_frame(self, max_length: int | None) -> tuple[bool, int, bytes]:
         """
         Read one frame: ``(fin, opcode, unmasked payload)``. The header is
@@ -391,20 +340,12 @@ class WebSocket(_websocket.WebSocket):
             raise ProtocolError(f"Invalid close code {code}")
         self.close(code, reason)
 
-    def validate_utf8(self, payload: bytes) -> None:
-        """Raise ``UnicodeDecodeError`` unless ``payload`` is valid UTF-8."""
-        bytes(payload).decode("utf-8")
-
-    def _is_valid_close_code(self, code: int) -> bool:
-        return is_valid_close_code(code)
-
     # -- sending and closing -------------------------------------------------
 
     def _encode_bytes(self, text: Any) -> bytes:
         """
         Return ``text`` as bytes: ``str`` UTF-8 encoded, bytes-like objects
-        as they are (the package turned ``b"x"`` into ``"b'x'"``), None as
-        ``b""``.
+        as they are (never their ``repr``), None as ``b""``.
         """
         if isinstance(text, str):
             return text.encode("utf-8")
@@ -460,210 +401,3 @@ class WebSocket(_websocket.WebSocket):
         self.raw_write = None
         self.raw_read = None
         self.environ = None
-
-
-class WebSocketHandler(_handler.WebSocketHandler):
-    """
-    gevent-websocket's handler creating floorkit's ``WebSocket``, refusing an
-    invalid ``Sec-WebSocket-Key`` with HTTP 400, and ending the TCP
-    connection gracefully.
-
-    Settings, class attributes (override them in a subclass, or use
-    ``make_handler()``):
-
-        max_message_size
-            Largest message accepted, in bytes, or None for no limit (default
-            ``DEFAULT_MAX_MESSAGE_SIZE``, 1 MiB). If the *server* object has a
-            ``max_message_size`` attribute, that value is used instead, so a
-            server sets the limit per instance without a handler subclass.
-            Read at each upgrade; ``TypeError``/``ValueError`` (HTTP 500)
-            unless a positive int or None.
-
-        linger_timeout
-            After the application returns, the handler shuts down the sending
-            side of the socket (the peer reads EOF after the close frame) and
-            discards what the peer still sends until it closes, for at most
-            this many seconds (default 2.0; 0 disables). Otherwise a peer cut
-            off in the middle of an oversize message gets a TCP reset, which
-            can destroy the 1009 close frame before the peer reads it.
-
-        websocket_class
-            The ``WebSocket`` subclass to create (default ``WebSocket``),
-            called as ``websocket_class(environ, stream, handler,
-            max_message_size=...)``.
-    """
-
-    SUPPORTED_VERSIONS = ("13",)  # RFC 6455; 7 and 8 were drafts
-    websocket_class: type[WebSocket] = WebSocket
-    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
-    linger_timeout: float = 2.0
-
-    def get_max_message_size(self) -> int | None:
-        """
-        Return the message size limit for this connection: the server's
-        ``max_message_size`` attribute if it has one, else the handler's.
-        """
-        return _check_max_message_size(
-            getattr(self.server, "max_message_size", self.max_message_size)
-        )
-
-    def upgrade_websocket(self) -> list[bytes] | None:
-        """
-        The package's ``upgrade_websocket()``, with its ``str`` error bodies
-        encoded to bytes, which gevent can write.
-        """
-        result = super().upgrade_websocket()
-        if result:
-            return [c.encode("utf-8") if isinstance(c, str) else c for c in result]
-        return result
-
-    def upgrade_connection(self) -> list[bytes] | None:
-        """
-        Check the handshake headers and switch protocols: start a 101
-        response, set ``self.websocket`` and ``environ["wsgi.websocket"]``
-        and return None.
-
-        Start a 400 response and return its body if the
-        ``Sec-WebSocket-Version`` is not supported or if the
-        ``Sec-WebSocket-Key`` is missing or not the base64 of 16 bytes.
-
-        A subprotocol is accepted, as in the package, if the application has
-        an ``app_protocol(path)`` method; its answer must be one of the
-        comma-separated ``Sec-WebSocket-Protocol`` tokens.
-        """
-        version = self.environ.get("HTTP_SEC_WEBSOCKET_VERSION")
-        if version not in self.SUPPORTED_VERSIONS:
-            return self._refuse_upgrade(
-                f"Unsupported WebSocket version: {version}",
-                [("Sec-WebSocket-Version", ", ".join(self.SUPPORTED_VERSIONS))],
-            )
-        key = self.environ.get("HTTP_SEC_WEBSOCKET_KEY", "").strip()
-        if not key:
-            return self._refuse_upgrade("Sec-WebSocket-Key header is missing/empty")
-        if not is_valid_websocket_key(key):
-            return self._refuse_upgrade("Invalid Sec-WebSocket-Key: base64 of 16 bytes expected")
-
-        protocol = None
-        if hasattr(self.application, "app_protocol"):
-            allowed = self.application.app_protocol(self.environ["PATH_INFO"])
-            requested = self.environ.get("HTTP_SEC_WEBSOCKET_PROTOCOL", "")
-            if allowed and allowed in (token.strip() for token in requested.split(",")):
-                protocol = allowed
-
-        self.websocket = self.websocket_class(
-            self.environ,
-            _websocket.Stream(self),
-            self,
-            max_message_size=self.get_max_message_size(),
-        )
-        self.environ.update({"wsgi.websocket_version": version, "wsgi.websocket": self.websocket})
-        digest = hashlib.sha1((key + self.GUID).encode("ascii")).digest()
-        headers = [
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Accept", base64.b64encode(digest).decode("ascii")),
-        ]
-        if protocol:
-            headers.append(("Sec-WebSocket-Protocol", protocol))
-        self.logger.debug("WebSocket request accepted, switching protocols")
-        self.start_response("101 Switching Protocols", headers)
-        return None
-
-    def _refuse_upgrade(self, msg: str, headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
-        self.logger.warning(msg)
-        self.start_response(
-            "400 Bad Request", [*headers, ("Content-Type", "text/plain; charset=utf-8")]
-        )
-        return [msg.encode("utf-8")]
-
-    def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
-        if rfile is None:  # see RFILE_BUFFER
-            rfile = sock.makefile("rb", RFILE_BUFFER)
-        super().__init__(sock, address, server, rfile)
-
-    def run_websocket(self) -> None:
-        """
-        Run the application on the websocket, then end the connection with
-        ``linger()``. The websocket reads its socket through a
-        ``SocketReader`` (no buffer held while idle), and pywsgi's parsed
-        request headers, copied into ``environ`` already, are let go.
-        """
-        if getattr(self, "prevent_wsgi_call", False):
-            return super().run_websocket()
-        self.headers = None
-        self.websocket.raw_read = SocketReader(self.socket, self._read_ahead()).read
-        try:
-            super().run_websocket()
-        finally:
-            self.linger()
-        return None
-
-    def _read_ahead(self) -> bytes:
-        """What the HTTP reader holds past the handshake (frames sent at once), without waiting."""
-        sock = self.socket
-        timeout = sock.gettimeout()
-        sock.settimeout(0)
-        try:
-            return self.rfile.read1(RFILE_BUFFER) or b""
-        except OSError:  # nothing there (a non-blocking read), or a dead socket
-            return b""
-        finally:
-            sock.settimeout(timeout)
-
-    def linger(self) -> None:
-        """
-        Shut down the sending side of the socket, then discard incoming data
-        until the peer closes or ``linger_timeout`` seconds pass. Socket
-        errors are ignored.
-        """
-        sock = getattr(self, "socket", None)
-        timeout = self.linger_timeout
-        if sock is None or not timeout or timeout <= 0:
-            return
-        deadline = time.monotonic() + timeout
-        try:
-            sock.shutdown(socket.SHUT_WR)
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                sock.settimeout(remaining)
-                if not sock.recv(65536):
-                    break
-        except OSError:
-            pass
-
-
-_UNSET: Any = object()
-
-
-def make_handler(
-    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-    *,
-    linger_timeout: float = _UNSET,
-    base: type[WebSocketHandler] = WebSocketHandler,
-) -> type[WebSocketHandler]:
-    """
-    Return a subclass of ``base`` with the given settings, for
-    ``WSGIServer(..., handler_class=make_handler(max_message_size=...))``.
-
-    Arguments:
-
-        max_message_size
-            Largest message accepted, in bytes, or None for no limit. A
-            server's own ``max_message_size`` attribute still takes precedence
-            (see ``WebSocketHandler``).
-
-        linger_timeout
-            Seconds to wait for the peer to close after the application
-            returns (``base``'s value if not given).
-
-        base
-            The handler class to subclass (default ``WebSocketHandler``).
-
-    Raise ``TypeError``/``ValueError`` for an invalid ``max_message_size``.
-    """
-    attrs: dict[str, Any] = {"max_message_size": _check_max_message_size(max_message_size)}
-    if linger_timeout is not _UNSET:
-        attrs["linger_timeout"] = float(linger_timeout)
-    return type(base.__name__, (base,), attrs)

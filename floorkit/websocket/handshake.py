@@ -1,0 +1,372 @@
+"""
+The websocket handshake: the HTTP upgrade of gevent's pywsgi to a websocket.
+
+``WebSocketHandler`` is gevent-websocket 0.10.1's handler, subclassed:
+
+* Only ``Sec-WebSocket-Version: 13`` (RFC 6455) is upgraded, and only with a
+  ``Sec-WebSocket-Key`` that is the base64 of 16 bytes; any other request is
+  refused with HTTP 400, its body in bytes.
+* It creates floorkit's ``WebSocket`` (``floorkit.websocket.framing``) with
+  the server's ``max_message_size``, reading the socket through a
+  ``SocketReader`` once upgraded; the HTTP reader's buffer is 1 KiB.
+* After the application returns, it lingers so that the peer reads the close
+  frame before the TCP connection ends.
+
+``FloorkitHandler`` adds ``runwebsocket``'s policy: only the websocket path is
+upgraded, only from an allowed ``Origin`` (HTTP 403), the request head must
+arrive within ``HANDSHAKE_TIMEOUT`` (HTTP 408), and upgrades are not logged.
+
+Usage::
+
+    from gevent import pywsgi
+    from floorkit.websocket.handshake import WebSocketHandler, make_handler
+
+    pywsgi.WSGIServer(address, app, handler_class=WebSocketHandler)  # 1 MiB
+    pywsgi.WSGIServer(address, app, handler_class=make_handler(max_message_size=65536))
+
+or give the server a ``max_message_size`` attribute (see ``WebSocketHandler``).
+The application finds the ``WebSocket`` in ``environ["wsgi.websocket"]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import socket
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import gevent
+from gevent import pywsgi
+from geventwebsocket import handler as _handler
+from geventwebsocket import websocket as _websocket
+
+from floorkit.websocket.framing import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    SocketReader,
+    WebSocket,
+    check_max_message_size,
+)
+
+__all__ = [
+    "FloorkitHandler",
+    "HandshakeTimeout",
+    "WebSocketHandler",
+    "is_valid_websocket_key",
+    "make_handler",
+]
+
+logger = logging.getLogger("floorkit.websocket")
+
+#: Read buffer of each client socket's HTTP reader. pywsgi's default is 8 KiB,
+#: allocated per connection for its whole life; an HTTP request's headers read
+#: as well through 1 KiB (a larger body is read straight into its destination),
+#: and a websocket reads through a ``SocketReader`` once upgraded.
+RFILE_BUFFER = 1024
+
+
+def is_valid_websocket_key(key: str) -> bool:
+    """
+    Return whether ``key`` is a valid ``Sec-WebSocket-Key``: the base64 of
+    exactly 16 bytes (RFC 6455 4.2.1), padding included, nothing else.
+    """
+    try:
+        return len(base64.b64decode(key.encode("ascii"), validate=True)) == 16
+    except (UnicodeEncodeError, binascii.Error, ValueError):
+        return False
+
+
+class WebSocketHandler(_handler.WebSocketHandler):
+    """
+    gevent-websocket's handler creating floorkit's ``WebSocket``, refusing an
+    invalid ``Sec-WebSocket-Key`` with HTTP 400, and ending the TCP
+    connection gracefully.
+
+    Settings, class attributes (override them in a subclass, or use
+    ``make_handler()``):
+
+        max_message_size
+            Largest message accepted, in bytes, or None for no limit (default
+            ``DEFAULT_MAX_MESSAGE_SIZE``, 1 MiB). If the *server* object has a
+            ``max_message_size`` attribute, that value is used instead, so a
+            server sets the limit per instance without a handler subclass.
+            Read at each upgrade; ``TypeError``/``ValueError`` (HTTP 500)
+            unless a positive int or None.
+
+        linger_timeout
+            After the application returns, the handler shuts down the sending
+            side of the socket (the peer reads EOF after the close frame) and
+            discards what the peer still sends until it closes, for at most
+            this many seconds (default 2.0; 0 disables). Otherwise a peer cut
+            off in the middle of an oversize message gets a TCP reset, which
+            can destroy the 1009 close frame before the peer reads it.
+
+        websocket_class
+            The ``WebSocket`` subclass to create (default ``WebSocket``),
+            called as ``websocket_class(environ, stream, handler,
+            max_message_size=...)``.
+    """
+
+    SUPPORTED_VERSIONS = ("13",)  # RFC 6455; 7 and 8 were drafts
+    websocket_class: type[WebSocket] = WebSocket
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
+    linger_timeout: float = 2.0
+
+    def get_max_message_size(self) -> int | None:
+        """
+        Return the message size limit for this connection: the server's
+        ``max_message_size`` attribute if it has one, else the handler's.
+        """
+        return check_max_message_size(
+            getattr(self.server, "max_message_size", self.max_message_size)
+        )
+
+    def upgrade_websocket(self) -> list[bytes] | None:
+        """
+        The package's ``upgrade_websocket()``, with its ``str`` error bodies
+        encoded to bytes, which gevent can write.
+        """
+        result = super().upgrade_websocket()
+        if result:
+            return [c.encode("utf-8") if isinstance(c, str) else c for c in result]
+        return result
+
+    def upgrade_connection(self) -> list[bytes] | None:
+        """
+        Check the handshake headers and switch protocols: start a 101
+        response, set ``self.websocket`` and ``environ["wsgi.websocket"]``
+        and return None.
+
+        Start a 400 response and return its body if the
+        ``Sec-WebSocket-Version`` is not supported or if the
+        ``Sec-WebSocket-Key`` is missing or not the base64 of 16 bytes.
+
+        A subprotocol is accepted, as in the package, if the application has
+        an ``app_protocol(path)`` method; its answer must be one of the
+        comma-separated ``Sec-WebSocket-Protocol`` tokens.
+        """
+        version = self.environ.get("HTTP_SEC_WEBSOCKET_VERSION")
+        if version not in self.SUPPORTED_VERSIONS:
+            return self._refuse_upgrade(
+                f"Unsupported WebSocket version: {version}",
+                [("Sec-WebSocket-Version", ", ".join(self.SUPPORTED_VERSIONS))],
+            )
+        key = self.environ.get("HTTP_SEC_WEBSOCKET_KEY", "").strip()
+        if not key:
+            return self._refuse_upgrade("Sec-WebSocket-Key header is missing/empty")
+        if not is_valid_websocket_key(key):
+            return self._refuse_upgrade("Invalid Sec-WebSocket-Key: base64 of 16 bytes expected")
+
+        protocol = None
+        if hasattr(self.application, "app_protocol"):
+            allowed = self.application.app_protocol(self.environ["PATH_INFO"])
+            requested = self.environ.get("HTTP_SEC_WEBSOCKET_PROTOCOL", "")
+            if allowed and allowed in (token.strip() for token in requested.split(",")):
+                protocol = allowed
+
+        self.websocket = self.websocket_class(
+            self.environ,
+            _websocket.Stream(self),
+            self,
+            max_message_size=self.get_max_message_size(),
+        )
+        self.environ.update({"wsgi.websocket_version": version, "wsgi.websocket": self.websocket})
+        digest = hashlib.sha1((key + self.GUID).encode("ascii")).digest()
+        headers = [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", base64.b64encode(digest).decode("ascii")),
+        ]
+        if protocol:
+            headers.append(("Sec-WebSocket-Protocol", protocol))
+        self.logger.debug("WebSocket request accepted, switching protocols")
+        self.start_response("101 Switching Protocols", headers)
+        return None
+
+    def _refuse_upgrade(self, msg: str, headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
+        self.logger.warning(msg)
+        self.start_response(
+            "400 Bad Request", [*headers, ("Content-Type", "text/plain; charset=utf-8")]
+        )
+        return [msg.encode("utf-8")]
+
+    def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
+        if rfile is None:  # see RFILE_BUFFER
+            rfile = sock.makefile("rb", RFILE_BUFFER)
+        super().__init__(sock, address, server, rfile)
+
+    def run_websocket(self) -> None:
+        """
+        Run the application on the websocket, then end the connection with
+        ``linger()``. The websocket reads its socket through a
+        ``SocketReader`` (no buffer held while idle), and pywsgi's parsed
+        request headers, copied into ``environ`` already, are let go.
+        """
+        if getattr(self, "prevent_wsgi_call", False):
+            return super().run_websocket()
+        self.headers = None
+        self.websocket.raw_read = SocketReader(self.socket, self._read_ahead()).read
+        try:
+            super().run_websocket()
+        finally:
+            self.linger()
+        return None
+
+    def _read_ahead(self) -> bytes:
+        """What the HTTP reader holds past the handshake (frames sent at once), without waiting."""
+        sock = self.socket
+        timeout = sock.gettimeout()
+        sock.settimeout(0)
+        try:
+            return self.rfile.read1(RFILE_BUFFER) or b""
+        except OSError:  # nothing there (a non-blocking read), or a dead socket
+            return b""
+        finally:
+            sock.settimeout(timeout)
+
+    def linger(self) -> None:
+        """
+        Shut down the sending side of the socket, then discard incoming data
+        until the peer closes or ``linger_timeout`` seconds pass. Socket
+        errors are ignored.
+        """
+        sock = getattr(self, "socket", None)
+        timeout = self.linger_timeout
+        if sock is None or not timeout or timeout <= 0:
+            return
+        deadline = time.monotonic() + timeout
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                sock.settimeout(remaining)
+                if not sock.recv(65536):
+                    break
+        except OSError:
+            pass
+
+
+_UNSET: Any = object()
+
+
+def make_handler(
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    *,
+    linger_timeout: float = _UNSET,
+    base: type[WebSocketHandler] = WebSocketHandler,
+) -> type[WebSocketHandler]:
+    """
+    Return a subclass of ``base`` with the given settings, for
+    ``WSGIServer(..., handler_class=make_handler(max_message_size=...))``.
+
+    Arguments:
+
+        max_message_size
+            Largest message accepted, in bytes, or None for no limit. A
+            server's own ``max_message_size`` attribute still takes precedence
+            (see ``WebSocketHandler``).
+
+        linger_timeout
+            Seconds to wait for the peer to close after the application
+            returns (``base``'s value if not given).
+
+        base
+            The handler class to subclass (default ``WebSocketHandler``).
+
+    Raise ``TypeError``/``ValueError`` for an invalid ``max_message_size``.
+    """
+    attrs: dict[str, Any] = {"max_message_size": check_max_message_size(max_message_size)}
+    if linger_timeout is not _UNSET:
+        attrs["linger_timeout"] = float(linger_timeout)
+    return type(base.__name__, (base,), attrs)
+
+
+_REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-length: 0\r\n\r\n"
+
+
+class HandshakeTimeout(socket.timeout):
+    """A request line and headers that took longer than ``HANDSHAKE_TIMEOUT``."""
+
+
+class FloorkitHandler(WebSocketHandler):
+    """
+    Upgrades only requests for the websocket path, and only from an allowed
+    ``Origin`` (HTTP 403 otherwise, before the upgrade).
+
+    A request's line and headers must arrive within ``HANDSHAKE_TIMEOUT``
+    seconds of the first byte being awaited (the timer starts when the handler
+    waits for a request, so an idle keep-alive connection is closed after it
+    too); a slower peer is disconnected, so half-open requests cannot hold file
+    descriptors. Once the headers are in, the timer stops: an upgraded
+    websocket may stay idle as long as its heartbeats answer.
+
+    The server gives the path (``websocket_path``) and the timeout in seconds
+    (``handshake_timeout``, 0 or None for none) as attributes.
+    """
+
+    _head_timer: gevent.Timeout | None = None
+
+    def read_requestline(self):
+        self._stop_head_timer()
+        timeout = self.server.handshake_timeout
+        if timeout:
+            self._head_timer = gevent.Timeout.start_new(timeout, HandshakeTimeout("handshake"))
+        try:
+            line = super().read_requestline()
+        except BaseException:
+            self._stop_head_timer()
+            raise
+        if not line:
+            self._stop_head_timer()
+        return line
+
+    def read_request(self, raw_requestline):
+        try:
+            return super().read_request(raw_requestline)
+        finally:
+            self._stop_head_timer()
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.close()
+            self._head_timer = None
+
+    def handle(self):
+        try:
+            super().handle()
+        finally:
+            self._stop_head_timer()
+
+    def _handle_client_error(self, ex):
+        if isinstance(ex, HandshakeTimeout):  # expected: answered 408, no traceback
+            logger.debug("dropped %s: headers not received in time", self.client_address)
+            return ("408", _REQUEST_TIMEOUT)
+        return super()._handle_client_error(ex)
+
+    def upgrade_websocket(self):
+        if self.environ.get("PATH_INFO") != self.server.websocket_path:
+            return None
+        from floorkit.security.origin import origin_allowed  # Django: not for WebSocketHandler
+
+        if not origin_allowed(self.environ):
+            logger.warning(
+                "refused websocket from origin %r (Host %r): add it to "
+                "settings.CSRF_TRUSTED_ORIGINS to allow it",
+                self.environ.get("HTTP_ORIGIN"),
+                self.environ.get("HTTP_HOST"),
+            )
+            self.start_response("403 Forbidden", [("Content-Type", "text/plain")])
+            return [b"Forbidden: origin not allowed"]
+        return super().upgrade_websocket()
+
+    def log_request(self):  # one line per websocket would flood the log
+        environ = getattr(self, "environ", None) or {}  # none for a request refused unparsed
+        if environ.get("PATH_INFO") != self.server.websocket_path:
+            # pywsgi's line to the server's log (runserver's format); the
+            # websocket library's own goes to an unconfigured logger.
+            pywsgi.WSGIHandler.log_request(self)

@@ -1,0 +1,94 @@
+"""
+The write queue of one tab's socket: whole frames, in order, never blocking.
+
+A frame is written to the socket at once when its buffer has room, otherwise
+queued and written by a short-lived writer greenlet, so one slow tab never
+delays the router or the other tabs. Frames are written in the order they
+were given; while the queue is not empty, every new frame goes behind it.
+"""
+
+from __future__ import annotations
+
+import collections
+import socket
+from typing import Any
+
+import gevent
+
+
+class Outbox:
+    """
+    Ordered, non-blocking writes of whole frames to ``sock`` (a gevent
+    socket). A write error aborts the socket; after ``finish()`` or
+    ``abort()`` (``closed``), frames are dropped.
+    """
+
+    __slots__ = ("sock", "raw", "queue", "writer", "closed")
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.raw = getattr(sock, "_sock", None)  # the non-blocking OS socket under gevent's
+        self.queue: collections.deque | None = None  # created when a write must wait
+        self.writer: gevent.Greenlet | None = None
+        self.closed = False
+
+    def write(self, frame: bytes) -> None:
+        """Write one complete frame, in order, without blocking the caller."""
+        if self.closed:
+            return
+        if self.writer is None and self.raw is not None:  # nothing queued: straight out
+            try:
+                sent = self.raw.send(frame)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                self.abort()
+                return
+            if sent == len(frame):
+                return
+            frame = memoryview(frame)[sent:]
+        queue = self.queue
+        if queue is None:
+            queue = self.queue = collections.deque()
+        queue.append(frame)
+        if self.writer is None:
+            self.writer = gevent.spawn(self._drain)
+
+    def _drain(self) -> None:
+        """Write the queued frames; until it ends, every frame queues behind them."""
+        try:
+            while self.queue and not self.closed:
+                self.sock.sendall(self.queue.popleft())
+        except OSError:
+            self.abort()
+        finally:
+            self.writer = None
+            if not self.queue:
+                self.queue = None
+
+    def finish(self, timeout: float = 2.0) -> None:
+        """
+        Let queued frames go out (for at most ``timeout`` seconds), then stop
+        sending: the socket's sending side is shut down, its reading side is
+        left to the handler.
+        """
+        if self.writer is not None and not self.closed:
+            self.writer.join(timeout=timeout)
+        if not self.closed:
+            self.closed = True
+            self.queue = None
+            try:
+                self.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def abort(self) -> None:
+        """Drop queued frames and shut the socket down both ways, at once."""
+        if self.closed:
+            return
+        self.closed = True
+        self.queue = None
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
