@@ -108,3 +108,26 @@ def test_settings_page_lists_every_setting_check_and_request_attribute():
     assert not missing, f"docs/settings.md does not list checks {missing}"
     for attribute in ("user", "username", "user_id", "session", "window", "trace_id"):
         assert f"`request.{attribute}`" in page
+
+
+def test_every_file_the_docs_cite_exists():
+    """docs/*.md cite files by path (`floorkit/...`); the layout tree of
+    docs/architecture.md names every module of each package."""
+    missing = []
+    for page in (ROOT / "docs").glob("*.md"):
+        for path in set(re.findall(r"`((?:floorkit|tests|bench)/[\w/]+\.\w+)`", page.read_text())):
+            if not (ROOT / path).exists():
+                missing.append(f"{page.name}: {path}")
+    text = (ROOT / "docs/architecture.md").read_text()
+    tree = text.split("```")[1]
+    package = ROOT / "floorkit"
+    for line in tree.splitlines()[2:]:
+        indent = len(line) - len(line.lstrip())
+        names = re.split(r"\s{2,}", line.strip())[0].split()
+        if indent == 2 and names[0].endswith("/") and len(names) == 1:
+            package = ROOT / "floorkit" / names[0]
+        base = ROOT / "floorkit" if indent == 2 else package
+        for name in names:
+            if re.fullmatch(r"[\w]+(\.py|/)", name) and not (base / name).exists():
+                missing.append(f"architecture.md tree: {base.relative_to(ROOT)}/{name}")
+    assert not missing, missing
