@@ -20,6 +20,9 @@ job id. A worker (``manage.py rqworker`` with ``floorkit.jobs.worker.SimpleWorke
 runs ``deliver()``: it finds the signal by name, rebuilds the arguments (model
 instances are fetched again) and calls every receiver connected for that
 sender. See ``docs/async_signals.md``.
+
+Jobs are pushed through the current outbox (``floorkit.delivery.outbox``):
+Redis, unless a test installed another.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from django.dispatch.dispatcher import _make_id
 
 from floorkit import conf
 from floorkit.async_signals import mappings
+from floorkit.delivery import outbox
 from floorkit.delivery.redis_client import redis_errors
 from floorkit.exceptions import RedisUnavailable, UnknownSignal
 from floorkit.signals.registry import check_name
@@ -518,7 +522,7 @@ class AsyncSignal(Signal):
         # turns the whole enqueue (SADD queues, HSET job, RPUSH) into one MULTI/EXEC.
         with redis_errors(f"enqueueing async signal {self._name}"):
             with queue.connection.pipeline() as pipe:
-                queue.enqueue_job(job, pipeline=pipe)
+                outbox.current().enqueue(queue, job, pipeline=pipe)
                 pipe.execute()
 
     def _run_eager(
@@ -540,7 +544,7 @@ class AsyncSignal(Signal):
         token = _eager_errors.set(errors)
         try:
             with redis_errors(f"enqueueing async signal {self._name}"):
-                eager.enqueue_job(job)
+                outbox.current().enqueue(eager, job)
         finally:
             _eager_errors.reset(token)
         if errors and not robust:
