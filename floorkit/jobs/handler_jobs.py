@@ -3,9 +3,10 @@ Running delayed handlers on RQ.
 
 A delayed handler call becomes one RQ job, serialized as JSON (never pickle),
 enqueued on the handler's queue of ``RQ_QUEUES`` (django-rq's setting). The job
-calls ``JOB_FUNCTION``, ``floorkit.jobs.run_handler(signal, handler_path, request, kwargs)``,
-where ``request`` is ``SignalRequest.to_dict()``; its description names the
-signal and the handler. A failing handler raises in the worker, so RQ keeps
+calls ``JOB_FUNCTION``,
+``floorkit.jobs.run_handler(signal, handler_path, request, kwargs)``, where
+``request`` is ``SignalRequest.to_dict()``; its description names the signal
+and the handler. A failing handler raises in the worker, so RQ keeps
 the job in its failed registry with the traceback, after ``retry`` retries.
 
 Inside a ``transaction.atomic()`` block, the job is enqueued only when the
