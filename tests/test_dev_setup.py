@@ -23,8 +23,8 @@ import urllib.request
 import pytest
 import websocket
 
-from tests.conftest import subprocess_env
-from tests.wsclient import ROOT, Server, Tab, free_port
+from floorkit.testing import Server, Tab, free_port
+from tests.conftest import ROOT, subprocess_env
 
 SIGNALS_V1 = """
 from floorkit import connect

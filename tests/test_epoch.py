@@ -15,9 +15,9 @@ import redis as redis_py
 from floorkit import BROADCAST, SignalRequest, call
 from floorkit.delivery import redis_client
 from floorkit.delivery.embedded_redis import EmbeddedRedis
+from floorkit.testing import Server, Tab
 from tests.conftest import subprocess_env
 from tests.test_http import csrf_client, headers, new_window
-from tests.wsclient import Server, Tab
 
 
 @pytest.fixture

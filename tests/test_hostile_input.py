@@ -20,8 +20,8 @@ import time
 import pytest
 import websocket
 
+from floorkit.testing import Server, Tab
 from tests.conftest import subprocess_env
-from tests.wsclient import Server, Tab
 
 # The server subprocess keeps its sessions in the test database: collecting these tests as
 # database tests makes pytest-django create it (their own transactions touch nothing).

@@ -11,8 +11,8 @@ from django.test import Client
 
 from floorkit import BROADCAST, SESSION, WINDOW, SignalRequest, call
 from floorkit.signals.identity import session_id
+from floorkit.testing import Server
 from tests.conftest import reports, subprocess_env
-from tests.wsclient import Server
 
 
 def csrf_client(django_user_model=None, username=None) -> Client:

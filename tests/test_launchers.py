@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from floorkit.testing import Tab, free_port
 from tests.conftest import ROOT, reports, subprocess_env
-from tests.wsclient import Tab, free_port
 
 LAUNCHERS = {
     "manage.py": ([sys.executable, "manage.py"], ROOT),

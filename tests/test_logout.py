@@ -25,8 +25,8 @@ from django.test import Client
 from django.utils import timezone
 
 from floorkit import USER, SignalRequest, call
+from floorkit.testing import Server, Tab
 from tests.conftest import subprocess_env
-from tests.wsclient import Server, Tab
 
 BOUND = 1.0  # seconds within which an ended session's sockets must be closed
 AFTER = "sent after the session ended"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from floorkit.testing import Tab, free_port
 from tests.conftest import ROOT
-from tests.wsclient import Tab, free_port
 
 GUIDE = (ROOT / "docs/guide.md").read_text()
 

@@ -9,10 +9,10 @@ import urllib.request
 
 import pytest
 
+from floorkit.testing import Server, Tab
 from tests.conftest import subprocess_env
 from tests.test_http import csrf_client, new_window, post_call
 from tests.test_websocket import login
-from tests.wsclient import Server, Tab
 
 
 def outcomes(tab: Tab, count: int, start: int = 1) -> list[str]:

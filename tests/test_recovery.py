@@ -8,9 +8,9 @@ import websocket
 
 from floorkit import BROADCAST, SESSION, USER, WINDOW, SignalRequest, call
 from floorkit.signals.identity import session_id
+from floorkit.testing import Server, Tab
 from tests.conftest import subprocess_env
 from tests.test_websocket import login
-from tests.wsclient import Server, Tab
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import pytest
 
 from floorkit.delivery import redis_client
 from floorkit.delivery.embedded_redis import EmbeddedRedis
+from floorkit.testing import Server, Tab
 from tests.conftest import subprocess_env
 from tests.test_http import csrf_client, headers, new_window, post_call
-from tests.wsclient import Server, Tab
 
 
 @pytest.fixture

@@ -40,6 +40,8 @@ from floorkit import (
     register,
 )
 from floorkit.async_signals.job import ReceiversFailed
+from floorkit.delivery import outbox, publish
+from floorkit.jobs import handler_jobs
 from floorkit.signals.identity import session_id
 from floorkit.testing import (
     CallError,
@@ -367,6 +369,87 @@ def test_captures_nest_and_restore_redis_even_on_errors(no_redis, alice):
         raise LookupError("the test failed inside the block")
     with pytest.raises(RedisUnavailable):
         call("shop.cart.updated", alice, BROADCAST, product=4)
+
+
+# -- the seam: floorkit.delivery.outbox ------------------------------------------------------
+
+
+class ListOutbox:
+    """An outbox of a test's own: it keeps what it is handed, in order."""
+
+    records_traces = False
+
+    def __init__(self):
+        self.sent = []
+
+    def publish(self, payload, addresses, action):
+        self.sent.append(("message", addresses))
+        return len(self.sent)
+
+    def enqueue(self, queue, job, pipeline=None):
+        self.sent.append(("job", job.func_name))
+        return job
+
+
+def test_an_installed_outbox_gets_messages_and_jobs_until_uninstalled(
+    no_redis, alice, transactional_db
+):
+    mine = ListOutbox()
+    outbox.install(mine)
+    try:
+        assert outbox.current() is mine
+        call("shop.order.pay", alice, BROADCAST, order=7)
+    finally:
+        outbox.uninstall(mine)
+    assert mine.sent == [("job", handler_jobs.JOB_FUNCTION), ("message", ["broadcast"])]
+    assert isinstance(outbox.current(), outbox.RedisOutbox)
+    with pytest.raises(RedisUnavailable):  # Redis again
+        call("shop.cart.updated", alice, BROADCAST, product=1)
+
+
+def test_outbox_installs_nest_and_may_end_in_any_order():
+    first, second = ListOutbox(), ListOutbox()
+    outbox.install(first)
+    outbox.install(second)
+    outbox.uninstall(first)
+    assert outbox.current() is second
+    outbox.uninstall(second)
+    assert isinstance(outbox.current(), outbox.RedisOutbox)
+    with pytest.raises(ValueError, match="not installed"):
+        outbox.uninstall(second)
+    with pytest.raises(LookupError), outbox.installed(first):
+        raise LookupError("the block failed")
+    assert isinstance(outbox.current(), outbox.RedisOutbox)
+
+
+def test_capture_gives_back_the_outbox_it_found_even_on_errors(no_redis, alice):
+    mine = ListOutbox()
+    with outbox.installed(mine):
+        with pytest.raises(LookupError), capture() as outer:
+            with capture() as inner:
+                assert outbox.current().captured is inner
+                call("shop.cart.updated", alice, BROADCAST, product=1)
+            assert outbox.current().captured is outer
+            raise LookupError("the test failed inside the block")
+        assert outbox.current() is mine and mine.sent == []
+    assert [m.kwargs for m in inner.messages] == [{"product": 1}] and outer.sent == []
+    assert isinstance(outbox.current(), outbox.RedisOutbox)
+
+
+def test_capture_numbers_messages_as_redis_does(redis_client, alice):
+    _id, payload = publish.encode_message("shop.cart.updated", {"product": 1}, alice)
+    seq = publish.publish(payload, ["broadcast"], "testing")
+    epoch = redis_client.get(publish.epoch_key()).decode()
+    ((_, fields),) = redis_client.xrange(publish.log_key("broadcast"))
+    assert fields[b"m"] == publish.number(payload, seq, epoch)  # what Redis published
+    with capture() as captured:
+        call("shop.cart.updated", alice, BROADCAST, product=1)
+    (message,) = captured.messages
+    assert message.frame["epoch"] == captured.epoch and message.seq == 1
+    assert publish.message_position(publish.number(payload, 1, captured.epoch)) == (
+        1,
+        captured.epoch,
+    )
 
 
 CONFTEST = textwrap.dedent(

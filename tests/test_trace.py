@@ -11,10 +11,10 @@ import time
 import pytest
 
 from floorkit import InvalidArguments, call
+from floorkit.testing import Server, Tab
 from floorkit.tracing import reader, recorder
 from tests.conftest import ROOT, manage, subprocess_env
 from tests.test_websocket import login
-from tests.wsclient import Server, Tab
 
 
 def events_of(trace_id: str, expected: int, timeout: float = 5) -> list[dict]:

@@ -11,8 +11,8 @@ from django.test import Client
 
 from floorkit import BROADCAST, SESSION, USER, WINDOW, SignalRequest, call
 from floorkit.signals.identity import session_id
+from floorkit.testing import Server, Tab
 from tests.conftest import manage, reports, subprocess_env
-from tests.wsclient import Server, Tab
 
 
 @pytest.fixture(scope="module")

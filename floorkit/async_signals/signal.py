@@ -21,6 +21,9 @@ runs ``floorkit.async_signals.job.run_receivers``: it finds the signal by name
 (``floorkit.async_signals.names``), rebuilds the arguments (model instances
 are fetched again) and calls every receiver connected for that sender. See
 ``docs/async_signals.md``.
+
+Jobs are pushed through the current outbox (``floorkit.delivery.outbox``):
+Redis, unless a test installed another.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from floorkit.async_signals.receivers import (
     describe_receivers,
     sender_label,
 )
+from floorkit.delivery import outbox
 from floorkit.delivery.redis_client import redis_errors
 from floorkit.exceptions import RedisUnavailable
 from floorkit.signals.request import new_trace_id
@@ -363,7 +367,7 @@ class AsyncSignal(Signal):
         # turns the whole enqueue (SADD queues, HSET job, RPUSH) into one MULTI/EXEC.
         with redis_errors(f"enqueueing async signal {self._name}"):
             with queue.connection.pipeline() as pipe:
-                queue.enqueue_job(job, pipeline=pipe)
+                outbox.current().enqueue(queue, job, pipeline=pipe)
                 pipe.execute()
 
     def _run_eager(
@@ -385,7 +389,7 @@ class AsyncSignal(Signal):
         token = _eager_errors.set(errors)
         try:
             with redis_errors(f"enqueueing async signal {self._name}"):
-                eager.enqueue_job(job)
+                outbox.current().enqueue(eager, job)
         finally:
             _eager_errors.reset(token)
         if errors and not robust:

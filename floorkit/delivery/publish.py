@@ -31,6 +31,11 @@ ten times longer) hold the newest message logged and the newest dropped, so
 that a reader can tell a quiet log from a lossy one.
 Reconnecting tabs and HTTP polling read these logs (``floorkit.delivery.message_log``).
 
+Messages leave through the current outbox (``floorkit.delivery.outbox``):
+``publish()`` hands them to it, and the default one calls ``write()``, which
+runs the script below. ``number()`` is the same numbering in Python, for an
+outbox that numbers messages itself (``floorkit.testing.capture()``).
+
 A process that subscribes to these channels (``runwebsocket``, or any other)
 can deliver them. Values that JSON lacks (datetime, Decimal, UUID, lazy
 strings) are encoded by ``DjangoJSONEncoder``.
@@ -43,7 +48,7 @@ import uuid
 from typing import Any
 
 from floorkit import conf
-from floorkit.delivery import wire
+from floorkit.delivery import outbox, wire
 from floorkit.delivery.redis_client import get_redis, key, lua_script, redis_errors
 from floorkit.exceptions import InvalidArguments
 from floorkit.signals.request import SignalRequest
@@ -87,6 +92,20 @@ _SEQ_AT = len(b'{"type":"signal","seq":')
 _EPOCH = b',"epoch":"'
 
 
+_HEAD = b'{"type":"signal",'
+
+
+def number(payload: bytes, seq: int, epoch: str) -> bytes:
+    """
+    ``payload`` (from ``encode()``) as published under sequence number
+    ``seq`` of ``epoch``: byte for byte what the publish script below makes
+    of it. Raise ``ValueError`` for a payload that ``encode()`` did not make.
+    """
+    if not payload.startswith(_HEAD):
+        raise ValueError("not a floorkit message payload")
+    return b'%s"seq":%d,"epoch":"%s",%s' % (_HEAD, seq, epoch.encode(), payload[len(_HEAD) :])
+
+
 def message_position(payload: bytes) -> tuple[int | None, str | None]:
     """
     The ``(seq, epoch)`` of a published message, read without parsing the
@@ -117,6 +136,7 @@ def message_seq(payload: bytes) -> int | None:
 # One round trip, atomic: number the message, log it per address, publish it.
 # KEYS: the sequence counter, the epoch, then one log stream per address.
 # ARGV: payload without its sequence, MAXLEN, TTL (0: no log), then one channel per address.
+# What it publishes and logs is number(payload, seq, epoch); the two must stay in step.
 # The epoch names the life of the counter: it is created with it (from the server's clock)
 # and a Redis that restarts empty gets a new one, so readers can tell numbers of two lives apart.
 _PUBLISH_LUA = """
@@ -184,15 +204,29 @@ def encode_message(
 
 def publish(payload: bytes, addresses: list[str], action: str) -> int | None:
     """
-    Number ``payload``, append it to the log of each address (unless
-    ``FLOORKIT["MESSAGE_LOG"]`` is off) and publish it once to each address,
-    in one atomic Redis round trip. Return its sequence number.
+    Send ``payload`` once to each address through the current outbox
+    (``floorkit.delivery.outbox``; by default ``write()``, to Redis) and
+    return its sequence number; ``None``, sending nothing, when
+    ``addresses`` is empty. ``action`` names the operation in errors.
 
     Raise ``RedisUnavailable`` when Redis cannot be reached: then nothing was
     sent.
     """
     if not addresses:
         return None
+    return outbox.current().publish(payload, addresses, action)
+
+
+def write(payload: bytes, addresses: list[str], action: str) -> int:
+    """
+    Number ``payload``, append it to the log of each address (unless
+    ``FLOORKIT["MESSAGE_LOG"]`` is off) and publish it once to each of the
+    non-empty ``addresses``, in one atomic Redis round trip. Return its
+    sequence number.
+
+    Raise ``RedisUnavailable`` when Redis cannot be reached: then nothing was
+    sent.
+    """
     ttl = conf.get("LOG_RETENTION") if conf.get("MESSAGE_LOG") else 0
     keys = [seq_key(), epoch_key(), *(log_key(address) for address in addresses)]
     args = [payload, conf.get("LOG_MAXLEN"), ttl, *(channel(a) for a in addresses)]

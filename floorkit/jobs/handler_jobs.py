@@ -3,13 +3,19 @@ Running delayed handlers on RQ.
 
 A delayed handler call becomes one RQ job, serialized as JSON (never pickle),
 enqueued on the handler's queue of ``RQ_QUEUES`` (django-rq's setting). The job
-calls ``floorkit.jobs.run_handler(signal, handler_path, request, kwargs)``
-where ``request`` is ``SignalRequest.to_dict()``; its description names the
-signal and the handler. A failing handler raises in the worker, so RQ keeps
+calls ``JOB_FUNCTION``,
+``floorkit.jobs.run_handler(signal, handler_path, request, kwargs)``, where
+``request`` is ``SignalRequest.to_dict()``; its description names the signal
+and the handler. A failing handler raises in the worker, so RQ keeps
 the job in its failed registry with the traceback, after ``retry`` retries.
 
 Inside a ``transaction.atomic()`` block, the job is enqueued only when the
 transaction commits, and never if it rolls back.
+
+The job is pushed through the current outbox (``floorkit.delivery.outbox``:
+Redis by default; ``floorkit.testing.capture()`` records it instead). A job
+that an outbox runs inline (``outbox.runs_inline()``) leaves the database
+connections to its caller.
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ from typing import Any
 
 from django.db import close_old_connections, transaction
 from rq import Queue, Retry
+from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
 from floorkit import conf
+from floorkit.delivery import outbox
 from floorkit.delivery.redis_client import redis_errors
 from floorkit.exceptions import InvalidArguments
 from floorkit.signals.registry import Handler, registry
@@ -31,6 +39,9 @@ from floorkit.signals.request import SignalRequest
 from floorkit.tracing import recorder
 
 logger = logging.getLogger("floorkit.jobs")
+
+#: The function path written into every delayed-handler job.
+JOB_FUNCTION = "floorkit.jobs.run_handler"
 
 _queues: dict[tuple[str, str], Queue] = {}
 
@@ -88,13 +99,15 @@ def enqueue_handler(handler: Handler, request: SignalRequest, kwargs: dict[str, 
 
     def push() -> None:
         with redis_errors(f"enqueueing {handler.signal} ({handler.path})"):
-            queue.enqueue_call(
-                "floorkit.jobs.run_handler",
+            job = queue.create_job(
+                JOB_FUNCTION,
                 args=(handler.signal, handler.path, request.to_dict(), kwargs),
                 job_id=job_id,
                 description=f"floorkit signal {handler.signal} -> {handler.path}",
                 retry=Retry(max=retry) if retry else None,
+                status=JobStatus.QUEUED,
             )
+            outbox.current().enqueue(queue, job)
 
     transaction.on_commit(push)
     return job_id
@@ -108,7 +121,9 @@ def run_handler(signal: str, path: str, request: dict[str, Any], kwargs: dict[st
     was enqueued). The return value is kept as the job's result when it is
     JSON-serializable, else ``None``.
     """
-    close_old_connections()
+    inline = outbox.runs_inline()  # then the connections are the caller's
+    if not inline:
+        close_old_connections()
     caller = SignalRequest.from_dict(request)
     try:
         with recorder.job(caller.trace_id, caller.parent, signal, handler=path) as hop:
@@ -116,7 +131,8 @@ def run_handler(signal: str, path: str, request: dict[str, Any], kwargs: dict[st
             bound = handler.bind(kwargs)
             result = handler.fn(caller.child(hop), **bound)
     finally:
-        close_old_connections()
+        if not inline:
+            close_old_connections()
     try:
         json.dumps(result, allow_nan=False)
     except (TypeError, ValueError):

@@ -25,8 +25,10 @@ in-process buffer; a background thread (a greenlet under gevent) writes the
 buffer as one entry of the capped Redis stream ``<KEY_PREFIX>:trace`` (field
 ``b``: a JSON batch ``{"host", "pid", "role", "rows": [[event, trace, hop,
 parent, signal, ts µs, dur µs, outcome, {fields}], ...]}``; ``read()`` and
-``expand()`` give the events as above) every 100 ms, and at exit. ``FLOORKIT["TRACE"] = False``
-turns it off entirely: nothing is buffered or written.
+``expand()`` give the events as above) every 100 ms, and at exit.
+``FLOORKIT["TRACE"] = False`` turns it off entirely: nothing is buffered or
+written; so does an outbox that does not record traces while it is current
+(``floorkit.delivery.outbox``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from floorkit import conf
+from floorkit.delivery import outbox
 from floorkit.delivery.redis_client import get_redis, key
 
 logger = logging.getLogger("floorkit.tracing.recorder")
@@ -108,9 +111,10 @@ def emit(
     Record one event (buffered; written within ``FLUSH_EVERY`` seconds):
     ``ts`` when it happened (default now) and ``dur`` how long it took, in
     seconds (kept to the microsecond), its ``outcome``, and other ``fields``,
-    which must be JSON-serializable. Does nothing when tracing is off.
+    which must be JSON-serializable. Does nothing when tracing is off, or
+    while the current outbox does not record traces.
     """
-    if not conf.get("TRACE"):
+    if not conf.get("TRACE") or not outbox.current().records_traces:
         return
     _buffer.append(
         (

@@ -1,0 +1,149 @@
+"""
+What ``capture()`` records: ``Message`` (one message sent to browsers) and
+``Job`` (one job pushed to RQ), and ``JobFailed``, raised for a captured job
+that failed when it ran.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # pragma: no cover
+    from floorkit.signals.request import SignalRequest
+
+__all__ = ["Job", "JobFailed", "JobKind", "JobStatus", "Message"]
+
+JobKind = Literal["handler", "async_signal", "function"]
+JobStatus = Literal["queued", "finished", "failed"]
+
+
+@dataclass
+class Message:
+    """
+    One message sent to browsers: what ``call()`` published for ``signal``.
+
+    ``kwargs`` are the arguments exactly as a browser receives them: decoded
+    from the JSON frame, so a ``datetime`` or a ``Decimal`` is a string there.
+    ``addresses`` are where it went, in order (``"broadcast"``,
+    ``"user:alice"``, ``"session:<opaque id>"``, ``"window:<id>"``; see
+    ``floorkit.signals.targets``). One call publishes one message, to all its
+    addresses.
+
+    Two messages are equal when their ``signal``, ``kwargs`` and
+    ``addresses`` are, so that a test can write the messages it expects::
+
+        assert captured.messages == [Message("shop.cart.updated", {"count": 2}, ["user:alice"])]
+
+    ``trace`` (the call's trace id), ``id``, ``seq`` (numbered from 1 in each
+    capture) and ``frame`` (the whole websocket frame, a dict) are not
+    compared.
+    """
+
+    signal: str
+    kwargs: dict[str, Any]
+    addresses: list[str]
+    trace: str | None = field(default=None, compare=False)
+    id: str | None = field(default=None, compare=False)
+    seq: int | None = field(default=None, compare=False)
+    frame: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(eq=False)
+class Job:
+    """
+    One job pushed to an RQ queue: a delayed handler call (``kind ==
+    "handler"``) or an ``AsyncSignal`` send (``kind == "async_signal"``).
+
+    ``signal`` is the signal's name; ``handler`` the dotted path of the
+    delayed handler (``None`` for an ``AsyncSignal``: one job runs all its
+    receivers). ``id`` is the job id that ``call()`` returned in
+    ``CallResult.jobs`` (or ``AsyncSignal.send()`` returned), ``queue`` the
+    RQ queue, ``retries`` the retries RQ would allow.
+
+    ``status`` is ``"queued"`` until the job runs (``Captured.run_jobs()``),
+    then ``"finished"`` with its ``result``, or ``"failed"`` with the
+    exception in ``error``.
+
+    The job is kept as the JSON bytes RQ would store; every read below
+    decodes them again, so you see what a worker would get.
+    """
+
+    id: str
+    kind: JobKind
+    function: str
+    signal: str | None
+    handler: str | None
+    queue: str
+    retries: int | None
+    payload: bytes = field(repr=False)
+    status: JobStatus = "queued"
+    result: Any = None
+    error: BaseException | None = None
+
+    def _decoded(self) -> tuple[list[Any], dict[str, Any]]:
+        _function, _instance, args, kwargs = json.loads(self.payload)
+        return list(args), dict(kwargs)
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """
+        The arguments as the code on the worker gets them: for a delayed
+        handler, its keyword arguments after the JSON round trip (a tuple is
+        a list, dict keys are strings; the handler's annotations convert
+        them again when it runs); for an ``AsyncSignal``, the receivers'
+        named arguments rebuilt by ``floorkit.async_signals.mappings`` (a model instance
+        is fetched again from the database, at each access).
+        """
+        args, kwargs = self._decoded()
+        if self.kind == "handler":
+            return args[3]
+        if self.kind == "async_signal":
+            from floorkit.async_signals import mappings
+
+            return {key: mappings.decode(value, key) for key, value in args[2].items()}
+        return kwargs
+
+    @property
+    def sender(self) -> Any:
+        """The ``sender`` of an ``AsyncSignal`` send, rebuilt as receivers get it; else ``None``."""
+        if self.kind != "async_signal":
+            return None
+        from floorkit.async_signals import mappings
+
+        return mappings.decode(self._decoded()[0][1], "sender")
+
+    @property
+    def request(self) -> SignalRequest | None:
+        """The caller a delayed handler runs as (a ``SignalRequest``); ``None`` for other jobs."""
+        if self.kind != "handler":
+            return None
+        from floorkit.signals.request import SignalRequest
+
+        return SignalRequest.from_dict(self._decoded()[0][2])
+
+    @property
+    def args(self) -> list[Any]:
+        """The job function's positional arguments, as JSON data."""
+        return self._decoded()[0]
+
+    def describe(self) -> str:
+        """``"job <id> (<signal> -> <handler>)"``, for messages."""
+        if self.kind == "handler":
+            return f"job {self.id} ({self.signal} -> {self.handler})"
+        if self.kind == "async_signal":
+            return f"job {self.id} (AsyncSignal {self.signal})"
+        return f"job {self.id} ({self.function})"
+
+
+class JobFailed(Exception):
+    """
+    A captured job raised when it ran. ``job`` is the ``Job`` (its ``error``
+    is the exception, also chained as ``__cause__``).
+    """
+
+    def __init__(self, job: Job):
+        self.job = job
+        error = job.error
+        super().__init__(f"{job.describe()} failed: {type(error).__name__}: {error}")
