@@ -29,7 +29,6 @@ Redis, unless a test installed another.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sys
 import time
@@ -44,7 +43,7 @@ from django.dispatch.dispatcher import _make_id
 
 from floorkit import conf
 from floorkit.async_signals import mappings
-from floorkit.async_signals.job import JOB_FUNCTION, _eager_errors
+from floorkit.async_signals.enqueue import push_job, run_eager
 from floorkit.async_signals.names import UnregisteredSignal, is_registered
 from floorkit.async_signals.options import SendOptions, resolve_run_mode
 from floorkit.async_signals.receivers import (
@@ -53,8 +52,6 @@ from floorkit.async_signals.receivers import (
     describe_receivers,
     sender_label,
 )
-from floorkit.delivery import outbox
-from floorkit.delivery.redis_client import redis_errors
 from floorkit.exceptions import RedisUnavailable
 from floorkit.signals.request import new_trace_id
 from floorkit.tracing import recorder
@@ -303,9 +300,9 @@ class AsyncSignal(Signal):
         enqueued_at = time.time()
         try:
             if mode == "eager":
-                self._run_eager(job_id, *encoded, robust, trace)
+                run_eager(self, job_id, *encoded, robust, trace)
             else:
-                self._enqueue(job_id, *encoded, trace)
+                push_job(self, job_id, *encoded, trace)
             recorder.emit(
                 "job.enqueued",
                 trace["trace"],
@@ -338,62 +335,6 @@ class AsyncSignal(Signal):
             send = Signal.asend_robust if robust else Signal.asend
             return await send(self, sender, **named)
         return await sync_to_async(self._dispatch)(sender, named, run_mode, on_commit, robust)
-
-    def _create_job(
-        self, queue: Any, job_id: str, sender: Any, named: dict[str, Any], trace: dict | None
-    ) -> Any:
-        from rq import Retry
-
-        retry = self.retry if self.retry is not None else conf.get("RETRY")
-        if isinstance(retry, int):
-            retry = Retry(max=retry) if retry else None
-        return queue.create_job(
-            JOB_FUNCTION,
-            args=(self._name, sender, named, trace),
-            job_id=job_id,
-            description=f"floorkit async signal {self._name}",
-            retry=retry,
-        )
-
-    def _queue(self) -> Any:
-        from floorkit.jobs.handler_jobs import get_queue
-
-        return get_queue(self.queue or conf.get("DEFAULT_QUEUE"))
-
-    def _enqueue(self, job_id: str, sender: Any, named: dict[str, Any], trace: dict) -> None:
-        queue = self._queue()
-        job = self._create_job(queue, job_id, sender, named, trace)
-        # RQ's enqueue takes one round trip per step; handing it a pipeline
-        # turns the whole enqueue (SADD queues, HSET job, RPUSH) into one MULTI/EXEC.
-        with redis_errors(f"enqueueing async signal {self._name}"):
-            with queue.connection.pipeline() as pipe:
-                outbox.current().enqueue(queue, job, pipeline=pipe)
-                pipe.execute()
-
-    def _run_eager(
-        self, job_id: str, sender: Any, named: dict[str, Any], robust: bool, trace: dict
-    ) -> None:
-        from rq import Queue
-
-        queue = self._queue()
-        sender, named = json.loads(json.dumps([sender, named]))  # exactly what a worker reads
-        eager = Queue(
-            queue.name,
-            connection=queue.connection,
-            serializer=queue.serializer,
-            is_async=False,
-            default_timeout=conf.get("JOB_TIMEOUT"),
-        )
-        job = self._create_job(eager, job_id, sender, named, trace)
-        errors: list[BaseException] = []
-        token = _eager_errors.set(errors)
-        try:
-            with redis_errors(f"enqueueing async signal {self._name}"):
-                outbox.current().enqueue(eager, job)
-        finally:
-            _eager_errors.reset(token)
-        if errors and not robust:
-            raise errors[0]
 
     def describe(self) -> dict[str, Any]:
         """
