@@ -6,7 +6,7 @@ its addresses, started (``start()``: greeting and replay, see
 ``floorkit.websocket.replay``), then reads its frames (``serve()``, each one
 handled by ``floorkit.websocket.incoming.handle_frame()``) until the peer goes
 away, and is closed (``close()``/``finish()``) or aborted (``abort()``). Its
-writes go through its ``Outbox`` (``floorkit.websocket.outbox``), so they never
+writes go through its ``WriteQueue`` (``floorkit.websocket.write_queue``), so they never
 block.
 """
 
@@ -22,7 +22,7 @@ from floorkit.signals.request import SignalRequest
 from floorkit.signals.targets import addresses_of
 from floorkit.websocket.frames import PING, text_frame
 from floorkit.websocket.incoming import handle_frame
-from floorkit.websocket.outbox import Outbox
+from floorkit.websocket.write_queue import WriteQueue
 from floorkit.websocket.replay import Cursor, recover
 
 logger = logging.getLogger("floorkit.websocket")
@@ -41,7 +41,7 @@ class Tab:
         "request",
         "token",
         "addresses",
-        "outbox",
+        "writes",
         "cursor",
         "bucket",
         "session_bucket",
@@ -54,11 +54,11 @@ class Tab:
         self.request = request
         self.token = token
         self.addresses = addresses_of(request)
-        self.outbox = Outbox(sock)
-        self.cursor = Cursor(self.outbox.write)  # holding until ``start()``
+        self.writes = WriteQueue(sock)
+        self.cursor = Cursor(self.writes.write)  # holding until ``start()``
         self.bucket = Bucket(conf.get("RATE_LIMIT"))  # this socket's calls and pings
         self.session_bucket = session_bucket(request.session)  # all its session's sockets here
-        ws.raw_write = self.outbox.write  # pongs and close frames queue behind our frames
+        ws.raw_write = self.writes.write  # pongs and close frames queue behind our frames
         self.guard = request.__dict__.pop("guard", None)  # a SessionGuard when logged in
 
     # -- writing -----------------------------------------------------------
@@ -73,7 +73,7 @@ class Tab:
 
     def send(self, data: dict[str, Any]) -> None:
         """Send ``data`` as a JSON frame."""
-        self.outbox.write(json_frame(data))
+        self.writes.write(json_frame(data))
 
     def error(self, call_id: Any, kind: str, message: str, error_id: str | None = None) -> None:
         """Send an ``error`` frame (for the call ``call_id``, or None)."""
@@ -82,7 +82,7 @@ class Tab:
         )
 
     def ping(self) -> None:
-        self.outbox.write(PING)
+        self.writes.write(PING)
 
     def hello(self) -> None:
         """Send the ``hello`` frame: the window, its token and where its cursor is."""
@@ -111,7 +111,7 @@ class Tab:
     def serve(self) -> None:
         """Read frames until the peer goes away; each is handled by ``handle_frame()``."""
         receive = self.ws.receive
-        while not self.outbox.closed:
+        while not self.writes.closed:
             try:
                 message = receive()
             except Exception as exc:  # a protocol error: the socket is being closed
@@ -124,7 +124,7 @@ class Tab:
     @property
     def closed(self) -> bool:
         """Whether this tab sends nothing more (finished or aborted)."""
-        return self.outbox.closed
+        return self.writes.closed
 
     @property
     def last_seen(self) -> float:
@@ -133,7 +133,7 @@ class Tab:
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame with ``code`` (after queued frames), then end the socket."""
-        if self.outbox.closed:
+        if self.writes.closed:
             return
         self.ws.close(code, reason)
         self.finish()
@@ -144,8 +144,8 @@ class Tab:
         handler lingers to read what the peer still sends before closing, so
         that our close frame is not lost to a connection reset.
         """
-        self.outbox.finish(timeout=2)
+        self.writes.finish(timeout=2)
 
     def abort(self) -> None:
         """End the socket at once, dropping queued frames."""
-        self.outbox.abort()
+        self.writes.abort()

@@ -16,7 +16,7 @@ from typing import Any
 import gevent
 
 
-class Outbox:
+class WriteQueue:
     """
     Ordered, non-blocking writes of whole frames to ``sock`` (a gevent
     socket). A write error aborts the socket; after ``finish()`` or
