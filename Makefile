@@ -10,7 +10,7 @@ ifeq ($(PY312),)
 PY312 := $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null)
 endif
 
-.PHONY: demo test test-django6 install lint format bench
+.PHONY: demo test test-django6 install lint format bench js
 
 $(VENV)/.installed: pyproject.toml setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,12 +35,16 @@ test-django6:
 	.venv-django6/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/browser --ignore=tests/test_demo.py
 
 lint: install
-	$(VENV)/bin/ruff check floorkit tests demo demo_project bench
-	$(VENV)/bin/ruff format --check floorkit tests demo demo_project
+	$(VENV)/bin/ruff check floorkit tests demo demo_project bench scripts
+	$(VENV)/bin/ruff format --check floorkit tests demo demo_project scripts
 
 format: install
-	$(VENV)/bin/ruff format floorkit tests demo demo_project
-	$(VENV)/bin/ruff check --fix floorkit tests demo demo_project
+	$(VENV)/bin/ruff format floorkit tests demo demo_project scripts
+	$(VENV)/bin/ruff check --fix floorkit tests demo demo_project scripts
 
 bench: install
 	$(PY) bench/run_ws.py
+
+# floorkit/static/floorkit/floorkit.js and floorkit.mjs, built from src/ and errors.py.
+js:
+	$(PYTHON) scripts/build_js.py
