@@ -9,7 +9,8 @@ defined: the views take their status from it, the trace marks a call
 
 ``origin`` says who raises a kind: ``server`` (both transports), ``http``
 (only floorkit's HTTP endpoints), ``client`` (only the JS client, never on
-the wire) or ``python`` (only to Python callers, never to a browser).
+the wire), ``event`` (only the JS client's ``"error"`` events, never a
+call's outcome) or ``python`` (only to Python callers, never to a browser).
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ _TABLE = [
     ("connection_lost", 0, False, "client",
      "the connection went away before the answer: the call may have run, and is never re-sent"),
     ("timeout", 0, False, "client", "no answer within callTimeout: the call may still have run"),
+    ("handler_error", 0, False, "event", "a JS handler threw; the other handlers still ran"),
+    ("socket", 0, False, "event", "the websocket failed (the client reconnects)"),
+    ("bad_frame", 0, False, "event", "the server sent a frame that is not floorkit's JSON"),
+    ("error", 0, False, "event", "an error answer that named no kind"),
     ("invalid_signal_name", 0, True, "python", "a signal name that is not a dotted name"),
     ("unregistered_signal", 0, True, "python", "an AsyncSignal sent before it has a name"),
     ("missing_instance", 0, False, "python",

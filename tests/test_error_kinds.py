@@ -63,7 +63,7 @@ def test_protocol_docs_give_every_wire_kind_its_status():
     text = (ROOT / "docs" / "protocol.md").read_text()
     table = text[text.index("| kind | status |") :].split("\n\n")[0]
     for kind, entry in KINDS.items():
-        if entry.origin in ("client", "python"):
+        if entry.origin in ("client", "event", "python"):
             continue
         row = next((line for line in table.splitlines() if f"`{kind}`" in line), None)
         assert row is not None, f"docs/protocol.md: {kind} missing from the status table"
@@ -74,8 +74,14 @@ def test_js_docs_list_every_kind_a_call_can_reject_with():
     text = (ROOT / "docs" / "js.md").read_text()
     table = text[text.index("| kind | why |") :].split("\n\n")[0]
     listed = set(re.findall(r"^\| `([a-z_]+)`", table, re.M))
-    browser_kinds = {k for k, e in KINDS.items() if e.origin != "python"}
+    browser_kinds = {k for k, e in KINDS.items() if e.origin not in ("python", "event")}
     assert listed == browser_kinds, browser_kinds ^ listed
+
+
+def test_js_docs_name_every_error_event_kind():
+    text = (ROOT / "docs" / "js.md").read_text()
+    missing = [k for k, e in KINDS.items() if e.origin == "event" and f"`{k}`" not in text]
+    assert not missing
 
 
 @pytest.mark.django_db

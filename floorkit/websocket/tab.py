@@ -22,8 +22,8 @@ from floorkit.signals.request import SignalRequest
 from floorkit.signals.targets import addresses_of
 from floorkit.websocket.frames import PING, text_frame
 from floorkit.websocket.incoming import handle_frame
-from floorkit.websocket.write_queue import WriteQueue
 from floorkit.websocket.replay import Cursor, recover
+from floorkit.websocket.write_queue import WriteQueue
 
 logger = logging.getLogger("floorkit.websocket")
 

@@ -66,7 +66,6 @@
 // build writes the table in.
 const KINDS = {
   bad_request: { status: 400, refusal: true, origin: "server" },
-  invalid_signal_name: { status: 400, refusal: true, origin: "server" },
   unknown_signal: { status: 404, refusal: true, origin: "server" },
   not_allowed: { status: 403, refusal: true, origin: "server" },
   login_required: { status: 403, refusal: true, origin: "server" },
@@ -81,12 +80,17 @@ const KINDS = {
   handler_failed: { status: 500, refusal: false, origin: "server" },
   connection_lost: { status: 0, refusal: false, origin: "client" },
   timeout: { status: 0, refusal: false, origin: "client" },
+  handler_error: { status: 0, refusal: false, origin: "event" },
+  socket: { status: 0, refusal: false, origin: "event" },
+  bad_frame: { status: 0, refusal: false, origin: "event" },
+  error: { status: 0, refusal: false, origin: "event" },
+  invalid_signal_name: { status: 0, refusal: true, origin: "python" },
+  unregistered_signal: { status: 0, refusal: true, origin: "python" },
+  missing_instance: { status: 0, refusal: false, origin: "python" },
 };
 
-// The kinds of "error" events only this client raises (never a call's outcome, never on
-// the wire): a JS handler threw, the websocket failed or sent a frame that is not JSON,
-// a server's error without a kind. The build refuses any other kind not in KINDS.
-const CLIENT_KINDS = ["handler_error", "socket", "bad_frame", "error"];
+// Every kind this client uses is in KINDS (the build refuses any other), including
+// those of "error" events only it raises (origin "event").
 
 class FloorkitError extends Error {
   constructor(kind, message, errorId, signal) {

@@ -5,10 +5,8 @@
 // build writes the table in.
 export const KINDS = {}; // @generated: KINDS
 
-// The kinds of "error" events only this client raises (never a call's outcome, never on
-// the wire): a JS handler threw, the websocket failed or sent a frame that is not JSON,
-// a server's error without a kind. The build refuses any other kind not in KINDS.
-export const CLIENT_KINDS = ["handler_error", "socket", "bad_frame", "error"];
+// Every kind this client uses is in KINDS (the build refuses any other), including
+// those of "error" events only it raises (origin "event").
 
 export class FloorkitError extends Error {
   constructor(kind, message, errorId, signal) {
