@@ -5,8 +5,8 @@ run) under Node, and their table of error kinds is floorkit.errors.KINDS."""
 
 import importlib.util
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 
