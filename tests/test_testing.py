@@ -518,6 +518,22 @@ def test_run_websocket_server_serves_until_stopped(redis_server):
     assert server.stop() == output  # stopping again does nothing
 
 
+def test_a_server_started_again_after_stop_is_stopped_again(redis_server):
+    server = run_websocket_server()
+    first = server.process
+    server.stop()
+    server.start()
+    try:
+        assert server.process is not first and server.process.poll() is None
+        with WebsocketClient(server) as tab:
+            assert tab.window
+    finally:
+        server.stop()
+    assert server.process.poll() is not None  # no server left running after the test
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=1)
+
+
 def test_run_websocket_server_with_http_serves_the_site_too(redis_server):
     with run_websocket_server(http=True) as site:
         with urllib.request.urlopen(f"{site.http_url}login/", timeout=10) as response:

@@ -95,10 +95,12 @@ class ServerProcess:
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         """
-        Start the server; return it once it accepts connections. Raise
+        Start the server (again, after ``stop()``: its earlier output is
+        dropped); return it once it accepts connections. Raise
         ``RuntimeError`` with its output when it exits or is not listening
         within ``timeout`` seconds (it is stopped then).
         """
+        self._final, self._logs = None, []  # a stopped server starts afresh
         command = [sys.executable, str(self.manage_py), "runwebsocket"]
         command += [f"{self.host}:{self.port}", "--noreload"]  # tests that need it ask --reload
         if self.http:
