@@ -64,8 +64,9 @@ class Router:
 
     def route(self, channel: bytes, payload: bytes) -> int:
         """
-        Send the message ``payload`` to every tab of ``channel``
-        (``Tab.send_message()``); return how many got it.
+        Send the message ``payload`` to every tab of ``channel`` through
+        the tab's cursor (``Cursor.offer()``: once per tab); return how many
+        got it.
         """
         tabs = self.routes.get(channel)
         if not tabs:
@@ -75,7 +76,7 @@ class Router:
         count = 0
         windows = []
         for tab in tuple(tabs):
-            if tab.send_message(frame, seq, epoch):
+            if tab.cursor.offer(frame, seq, epoch):
                 count += 1
                 if len(windows) < 20:
                     windows.append(tab.request.window)

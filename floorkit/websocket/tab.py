@@ -63,14 +63,6 @@ class Tab:
 
     # -- writing -----------------------------------------------------------
 
-    def send_message(self, frame: bytes, seq: int | None, epoch: str | None = None) -> int:
-        """
-        Send a routed message (``frame``, numbered ``seq`` in ``epoch``) once:
-        return 1 if it was sent or held, 0 if this tab already got it (see
-        ``Cursor.offer()``).
-        """
-        return self.cursor.offer(frame, seq, epoch)
-
     def send(self, data: dict[str, Any]) -> None:
         """Send ``data`` as a JSON frame."""
         self.writes.write(json_frame(data))
