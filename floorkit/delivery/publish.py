@@ -88,11 +88,13 @@ def trace_of(payload: bytes) -> tuple[str, str] | None:
     return (match[1].decode(), match[2].decode()) if match else None
 
 
-_SEQ_AT = len(b'{"type":"signal","seq":')
-_EPOCH = b',"epoch":"'
-
-
+# What every payload starts with: encode() puts "type" first; numbering puts
+# "seq" and then "epoch" right after it (the publish script strips these 17
+# bytes and adds them back, so string.sub(ARGV[1], 18) below).
 _HEAD = b'{"type":"signal",'
+_SEQ_PREFIX = _HEAD + b'"seq":'
+_SEQ_AT = len(_SEQ_PREFIX)
+_EPOCH = b',"epoch":"'
 
 
 def number(payload: bytes, seq: int, epoch: str) -> bytes:
@@ -112,7 +114,7 @@ def message_position(payload: bytes) -> tuple[int | None, str | None]:
     JSON (they come first); ``(None, None)`` for a payload that is not a
     floorkit message.
     """
-    if payload.startswith(b'{"type":"signal","seq":'):
+    if payload.startswith(_SEQ_PREFIX):
         end = payload.find(b",", _SEQ_AT)
         if end > 0:
             try:
