@@ -118,6 +118,9 @@ DEFAULTS: dict[str, Any] = {
 ENVIRONMENT: dict[str, str] = {"ASYNC_RUN_MODE": "FLOORKIT_ASYNC_RUN_MODE"}
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: The environment variable that gives ``REDIS_URL`` when the settings do not
+#: (set by ``rundemo`` and the test fixtures for their subprocesses).
+REDIS_URL_ENV = "FLOORKIT_REDIS_URL"
 
 
 #: Settings read afresh on every ``get()``: environment overrides and the
@@ -149,7 +152,7 @@ def get(name: str) -> Any:
     if name in user:
         value = user[name]
     elif name == "REDIS_URL":
-        return os.environ.get("FLOORKIT_REDIS_URL") or DEFAULT_REDIS_URL
+        return os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL
     else:
         value = DEFAULTS[name]
     if name not in _LIVE:

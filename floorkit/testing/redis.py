@@ -22,11 +22,11 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from floorkit.conf import REDIS_URL_ENV as _ENV
 from floorkit.delivery.embedded_redis import EmbeddedRedis
 
 __all__ = ["run_redis", "use_redis"]
 
-_ENV = "FLOORKIT_REDIS_URL"
 _MISSING: Any = object()
 
 
