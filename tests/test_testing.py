@@ -52,6 +52,7 @@ from floorkit.testing import (
     login,
     run_websocket_server,
 )
+from floorkit.testing.server import free_port
 from tests.testapp.models import Order
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,12 +96,6 @@ def broken_invoice(request, order: int):
 
 
 order_paid = register(AsyncSignal(), "shop.signals.order_paid")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import warnings
 
 import pytest
 
+from floorkit.testing import free_port
 from tests.conftest import ROOT, subprocess_env
 
 CHROMIUM = os.environ.get("FLOORKIT_CHROMIUM", "/usr/bin/chromium")
@@ -34,12 +35,6 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = ROOT / "test-artifacts"
 TIMEOUT_MS = 10_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
