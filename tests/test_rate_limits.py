@@ -104,7 +104,9 @@ def test_http_calls_of_one_session_are_limited_across_processes(
     refilled = int((time.monotonic() - began) * 5)  # tokens that came back meanwhile
     assert 10 <= statuses.count(200) <= 10 + refilled, statuses  # burst: twice the rate
     assert statuses.count(429) >= 20 - refilled
-    refused = post_call(client, {"signal": "tests.whoami"}, token)
-    assert refused.status_code == 429 and refused.json()["kind"] == "rate_limited"
+    # the bucket is empty now; a token may come back (one per 200 ms) between two calls
+    answers = [post_call(client, {"signal": "tests.whoami"}, token) for _ in range(3)]
+    refused = [a for a in answers if a.status_code == 429]
+    assert refused and refused[0].json()["kind"] == "rate_limited", answers
     time.sleep(0.5)
     assert post_call(client, {"signal": "tests.whoami"}, token).status_code == 200
