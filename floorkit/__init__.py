@@ -5,6 +5,7 @@ The public API::
 
     from floorkit import connect, declare, call, SignalRequest
     from floorkit import WINDOW, SESSION, USER, BROADCAST
+    from floorkit import Group, group, join, leave, presence
     from floorkit import AsyncSignal, register, register_mapping
 
 Names are loaded on first use, so that ``import floorkit.<submodule>`` stays
@@ -28,6 +29,12 @@ _EXPORTS = {
     "Session": "floorkit.signals.targets",
     "User": "floorkit.signals.targets",
     "Window": "floorkit.signals.targets",
+    "Group": "floorkit.signals.targets",
+    "group": "floorkit.groups.authorizers",
+    "join": "floorkit.groups.membership",
+    "leave": "floorkit.groups.membership",
+    "presence": "floorkit.groups.presence",
+    "Presence": "floorkit.groups.presence",
     "FloorkitError": "floorkit.exceptions",
     "InvalidArguments": "floorkit.exceptions",
     "InvalidSignalName": "floorkit.exceptions",
@@ -46,11 +53,13 @@ __all__ = [
     "BROADCAST",
     "CallResult",
     "FloorkitError",
+    "Group",
     "InvalidArguments",
     "InvalidSignalName",
     "InvalidTarget",
     "LoginRequired",
     "NotAllowed",
+    "Presence",
     "RedisUnavailable",
     "SESSION",
     "Session",
@@ -63,6 +72,10 @@ __all__ = [
     "call",
     "connect",
     "declare",
+    "group",
+    "join",
+    "leave",
+    "presence",
     "register",
     "register_mapping",
 ]
@@ -95,7 +108,19 @@ if TYPE_CHECKING:  # pragma: no cover
         RedisUnavailable,
         UnknownSignal,
     )
+    from floorkit.groups.authorizers import group
+    from floorkit.groups.membership import join, leave
+    from floorkit.groups.presence import Presence, presence
     from floorkit.signals.dispatch import CallResult, call
     from floorkit.signals.registry import connect, declare
     from floorkit.signals.request import SignalRequest
-    from floorkit.signals.targets import BROADCAST, SESSION, USER, WINDOW, Session, User, Window
+    from floorkit.signals.targets import (
+        BROADCAST,
+        SESSION,
+        USER,
+        WINDOW,
+        Group,
+        Session,
+        User,
+        Window,
+    )

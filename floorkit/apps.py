@@ -9,6 +9,7 @@ class FloorkitConfig(AppConfig):
         from django.conf import settings
 
         from floorkit import checks  # noqa: F401  (registers the system checks)
+        from floorkit.groups import client_signals  # noqa: F401  (floorkit.join, .leave, .presence)
         from floorkit.jobs.rq_defaults import apply
         from floorkit.security.sessions import connect_signals
         from floorkit.signals.discovery import autodiscover

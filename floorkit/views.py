@@ -25,6 +25,7 @@ from floorkit.delivery import wire
 from floorkit.delivery.message_log import MAX_CURSOR, Missed, current_position, valid_cursor, wait
 from floorkit.errors import http_status
 from floorkit.exceptions import FloorkitError, RedisUnavailable
+from floorkit.groups import holders, windows
 from floorkit.security.ratelimit import take_http
 from floorkit.security.sessions import session_valid
 from floorkit.signals import identity
@@ -220,14 +221,23 @@ def _wait_while_logged_in(
     The window's messages after ``after``, held up to ``LONG_POLL`` seconds
     under gevent. A logged-in caller's session is re-verified every half
     second meanwhile and once more before answering: ``None`` when it ended.
+    Each poll keeps the window connected in its groups' presence until the
+    next one is due (``floorkit.groups.windows.poll_deadline``), and reads the
+    groups' messages sent while it was a member.
     """
-    addresses = addresses_of(signal_request)
+    window = signal_request.window
+    connected = windows.connect(
+        signal_request, windows.poll_holder(window), "poll", windows.poll_deadline()
+    )
+    holders.reap_if_due()
+    ranges = connected.ranges()
+    addresses = list(dict.fromkeys([*addresses_of(signal_request), *ranges]))
     timeout = conf.get("LONG_POLL") if _cooperative() else 0
     if not signal_request.is_authenticated:
-        return wait(addresses, after, timeout, epoch)
+        return wait(addresses, after, timeout, epoch, ranges)
     deadline = time.monotonic() + timeout
     while True:
-        found = wait(addresses, after, min(0.5, deadline - time.monotonic()), epoch)
+        found = wait(addresses, after, min(0.5, deadline - time.monotonic()), epoch, ranges)
         if not session_valid(request.session.session_key, signal_request.user_id):
             return None
         if found.payloads or found.lost or time.monotonic() >= deadline:

@@ -64,20 +64,61 @@ def _seq(entry_id: bytes | str) -> int:
     return int(entry_id.split("-", 1)[0])
 
 
-def missed(addresses: list[str], after: int, epoch: str | None = None) -> Missed:
+#: ``(after, until)``: the sequence numbers ``after < seq <= until`` (``until`` None: no end).
+Range = tuple[int, int | None]
+
+
+def _floors(
+    addresses: list[str], after: int, ranges: dict[str, list[Range]] | None
+) -> dict[str, int]:
+    """
+    The addresses to read, each with the seq after which it is read: ``after``,
+    or for an address with ``ranges`` the start of its first range still open
+    after ``after`` (an address none of whose ranges is is not read).
+    """
+    floors = {}
+    for address in addresses:
+        spans = (ranges or {}).get(address)
+        if spans is None:
+            floors[address] = after
+            continue
+        starts = [start for start, until in spans if until is None or until > after]
+        if starts:
+            floors[address] = max(after, min(starts))
+    return floors
+
+
+def _within(seq: int, spans: list[Range] | None) -> bool:
+    return spans is None or any(
+        start < seq and (until is None or seq <= until) for start, until in spans
+    )
+
+
+def missed(
+    addresses: list[str],
+    after: int,
+    epoch: str | None = None,
+    ranges: dict[str, list[Range]] | None = None,
+) -> Missed:
     """
     Return what was published to ``addresses`` after sequence number ``after``
     of ``epoch``. A cursor of another epoch than the counter's (Redis restarted
     empty since) means nothing now: then everything logged in the current
     epoch is returned, with ``lost`` set. ``epoch=None`` trusts the cursor.
+
+    ``ranges`` limits some addresses to the sequence numbers a window
+    received of them: a group's messages while the window was a member
+    (``floorkit.groups.windows.Connected.ranges``); loss before their start
+    is none of the window's business.
     """
-    keys = [log_key(address) for address in addresses]
+    floors = _floors(addresses, after, ranges)
+    keys = {address: log_key(address) for address in floors}
     with redis_errors("reading message logs"):
         pipe = get_redis().pipeline(transaction=False)
         pipe.get(epoch_key())
-        for stream in keys:
-            pipe.xrange(stream, min=f"{after + 1}-0", max="+")
-        for stream in keys:
+        for address, stream in keys.items():
+            pipe.xrange(stream, min=f"{floors[address] + 1}-0", max="+")
+        for stream in keys.values():
             pipe.exists(stream)
             pipe.get(f"{stream}:last")
             pipe.get(f"{stream}:trimmed")
@@ -86,19 +127,24 @@ def missed(addresses: list[str], after: int, epoch: str | None = None) -> Missed
     if epoch is not None and epoch != current:
         if current is None:
             current = current_position()[1]
-        result = missed(addresses, 0, None)
+        result = missed(addresses, 0, None, ranges)
         result.lost, result.epoch = True, current
         return result
     result = Missed(last=after, epoch=current)
     merged: dict[int, bytes] = {}
-    for stream_entries in replies[: len(keys)]:
+    for address, stream_entries in zip(keys, replies[: len(keys)], strict=True):
+        spans = (ranges or {}).get(address)
         for entry_id, fields in stream_entries:
-            merged[_seq(entry_id)] = fields[b"m"]
+            seq = _seq(entry_id)
+            if _within(seq, spans):
+                merged[seq] = fields[b"m"]
     states = replies[len(keys) :]
-    for exists, last_written, trimmed in zip(states[0::3], states[1::3], states[2::3], strict=True):
-        if trimmed is not None and int(trimmed) > after:
+    for floor, exists, last_written, trimmed in zip(
+        floors.values(), states[0::3], states[1::3], states[2::3], strict=True
+    ):
+        if trimmed is not None and int(trimmed) > floor:
             result.lost = True  # dropped by LOG_MAXLEN
-        if not exists and last_written is not None and int(last_written) > after:
+        if not exists and last_written is not None and int(last_written) > floor:
             result.lost = True  # expired after LOG_RETENTION
     for seq in sorted(merged):
         result.payloads.append(merged[seq])
@@ -106,15 +152,22 @@ def missed(addresses: list[str], after: int, epoch: str | None = None) -> Missed
     return result
 
 
-def wait(addresses: list[str], after: int, timeout: float, epoch: str | None = None) -> Missed:
+def wait(
+    addresses: list[str],
+    after: int,
+    timeout: float,
+    epoch: str | None = None,
+    ranges: dict[str, list[Range]] | None = None,
+) -> Missed:
     """
     Like ``missed()``, but when nothing was missed, block up to ``timeout``
     seconds for the next message (long polling; cooperative under gevent).
     """
-    found = missed(addresses, after, epoch)
+    found = missed(addresses, after, epoch, ranges)
     if found.payloads or found.lost or timeout <= 0:
         return found
-    streams = {log_key(address): f"{after}-0" for address in addresses}
+    floors = _floors(addresses, after, ranges)
+    streams = {log_key(address): f"{floor}-0" for address, floor in floors.items()}
     deadline = time.monotonic() + timeout
     client = get_redis(blocking=True)  # long polls never hold up the shared pool
     while True:
@@ -126,4 +179,8 @@ def wait(addresses: list[str], after: int, timeout: float, epoch: str | None = N
         with redis_errors("waiting for messages"):
             reply = client.xread(streams, count=conf.get("LOG_MAXLEN"), block=block)
         if reply:
-            return missed(addresses, after, epoch)
+            found = missed(addresses, after, epoch, ranges)
+            if found.payloads or found.lost:
+                return found
+            for stream, entries in reply:  # only entries outside ``ranges``: wait past them
+                streams[stream.decode() if isinstance(stream, bytes) else stream] = entries[-1][0]

@@ -135,42 +135,58 @@ def message_seq(payload: bytes) -> int | None:
     return message_position(payload)[0]
 
 
-# One round trip, atomic: number the message, log it per address, publish it.
+# Number a message, log it per address and publish it, in the script that calls
+# it (atomic). ``payload`` is an encoded message without its sequence (what
+# encode() makes); ``logs`` and ``channels`` go pairwise, one per address; a
+# ``ttl`` of 0 logs nothing. What it publishes and logs is number(payload, seq,
+# epoch); the two must stay in step. The epoch names the life of the counter:
+# it is created with it (from the server's clock) and a Redis that restarts
+# empty gets a new one, so readers can tell numbers of two lives apart.
+# Other scripts (floorkit.groups) define it too, to publish as part of their own work.
+PUBLISH_FUNCTION = """
+local function publish_message(seq_key, epoch_key, payload, maxlen, ttl, logs, channels)
+  local seq = redis.call('INCR', seq_key)
+  local epoch = redis.call('GET', epoch_key)
+  if not epoch then
+    local now = redis.call('TIME')
+    epoch = now[1] .. string.format('%06d', now[2])
+    redis.call('SET', epoch_key, epoch)
+  end
+  payload = '{"type":"signal","seq":' .. seq .. ',"epoch":"' .. epoch .. '",' .. string.sub(payload, 18)
+  local slack = math.max(1, math.floor(maxlen / 10))
+  for i, log in ipairs(logs) do
+    if ttl > 0 then
+      redis.call('XADD', log, seq .. '-0', 'm', payload)
+      local length = redis.call('XLEN', log)
+      if length > maxlen + slack then
+        -- trim in batches, remembering the newest message dropped
+        local dropped = redis.call('XRANGE', log, '-', '+', 'COUNT', length - maxlen)
+        redis.call('XTRIM', log, 'MAXLEN', maxlen)
+        redis.call('SET', log .. ':trimmed', string.match(dropped[#dropped][1], '^%d+'), 'EX', ttl * 10)
+      end
+      redis.call('EXPIRE', log, ttl)
+      redis.call('SET', log .. ':last', seq, 'EX', ttl * 10)
+    end
+    redis.call('PUBLISH', channels[i], payload)
+  end
+  return seq
+end
+"""
+
+# One round trip: publish_message() for one payload and its addresses.
 # KEYS: the sequence counter, the epoch, then one log stream per address.
 # ARGV: payload without its sequence, MAXLEN, TTL (0: no log), then one channel per address.
-# What it publishes and logs is number(payload, seq, epoch); the two must stay in step.
-# The epoch names the life of the counter: it is created with it (from the server's clock)
-# and a Redis that restarts empty gets a new one, so readers can tell numbers of two lives apart.
-_PUBLISH_LUA = """
-local seq = redis.call('INCR', KEYS[1])
-local epoch = redis.call('GET', KEYS[2])
-if not epoch then
-  local now = redis.call('TIME')
-  epoch = now[1] .. string.format('%06d', now[2])
-  redis.call('SET', KEYS[2], epoch)
-end
-local payload = '{"type":"signal","seq":' .. seq .. ',"epoch":"' .. epoch .. '",' .. string.sub(ARGV[1], 18)
-local maxlen = tonumber(ARGV[2])
-local ttl = tonumber(ARGV[3])
-local slack = math.max(1, math.floor(maxlen / 10))
+_PUBLISH_LUA = (
+    PUBLISH_FUNCTION
+    + """
+local logs, channels = {}, {}
 for i = 3, #KEYS do
-  local log = KEYS[i]
-  if ttl > 0 then
-    redis.call('XADD', log, seq .. '-0', 'm', payload)
-    local length = redis.call('XLEN', log)
-    if length > maxlen + slack then
-      -- trim in batches, remembering the newest message dropped
-      local dropped = redis.call('XRANGE', log, '-', '+', 'COUNT', length - maxlen)
-      redis.call('XTRIM', log, 'MAXLEN', maxlen)
-      redis.call('SET', log .. ':trimmed', string.match(dropped[#dropped][1], '^%d+'), 'EX', ttl * 10)
-    end
-    redis.call('EXPIRE', log, ttl)
-    redis.call('SET', log .. ':last', seq, 'EX', ttl * 10)
-  end
-  redis.call('PUBLISH', ARGV[1 + i], payload)
+  logs[#logs + 1] = KEYS[i]
+  channels[#channels + 1] = ARGV[1 + i]
 end
-return seq
+return publish_message(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), logs, channels)
 """
+)
 
 
 def log_key(address: str) -> str:

@@ -16,6 +16,7 @@ from django.db import transaction
 from floorkit.delivery import publish
 from floorkit.errors import REFUSALS
 from floorkit.exceptions import FloorkitError, InvalidArguments, LoginRequired, NotAllowed
+from floorkit.groups.authorizers import authorize
 from floorkit.jobs import handler_jobs
 from floorkit.signals import targets
 from floorkit.signals.registry import Handler, registry
@@ -326,7 +327,9 @@ def call_from_client(
     (``NotAllowed`` when the signal has none and is not declared open to
     browsers), anonymous callers are refused where a handler (or the
     declaration) requires login (``LoginRequired``), ``kwargs`` must be a
-    JSON object and ``to`` is parsed with ``targets.from_client``.
+    JSON object and ``to`` is parsed with ``targets.from_client``; a group
+    target needs the caller to be allowed to join the group
+    (``floorkit.groups.authorizers.authorize``).
     """
 
     def run(hop_request: SignalRequest) -> CallResult:
@@ -337,7 +340,11 @@ def call_from_client(
             raise LoginRequired(f"{signal} requires a logged-in user")
         if not isinstance(kwargs, dict):
             raise InvalidArguments(signal, "(call)", None, "kwargs must be a JSON object")
-        addresses = [] if to is None else targets.resolve(targets.from_client(to), hop_request)
+        parsed = [] if to is None else targets.from_client(to)
+        for target in parsed:
+            if isinstance(target, targets.Group):  # only to groups the caller may join
+                authorize(hop_request, target.name)
+        addresses = targets.resolve(parsed, hop_request)
         return checked_execute(signal, hop_request, kwargs, handlers, addresses)
 
     return traced_call(signal, request, run)

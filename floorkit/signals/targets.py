@@ -11,10 +11,11 @@ Where a signal goes besides Python handlers.
 * ``BROADCAST``: every connected tab;
 * ``Window(id)``, ``Session(id)``, ``User(name)``: explicit addresses (the ids
   are the opaque ones of ``SignalRequest``);
+* ``Group(name)``: every window in the group (``floorkit.groups``);
 * or a list of these.
 
 Each target resolves to an *address* such as ``"window:<id>"``,
-``"session:<id>"``, ``"user:<username>"`` or ``"broadcast"``; the Redis channel
+``"session:<id>"``, ``"user:<username>"``, ``"group:<name>"`` or ``"broadcast"``; the Redis channel
 of an address is ``<KEY_PREFIX>:ch:<address>``.
 """
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from floorkit.exceptions import InvalidTarget
+from floorkit.groups.names import check_group, group_address
 from floorkit.signals.request import SignalRequest
 
 
@@ -64,6 +66,16 @@ class User:
     name: str
 
 
+@dataclass(frozen=True)
+class Group:
+    """Every window in a group (``floorkit.groups``); ``InvalidTarget`` for a bad name."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        check_group(self.name)
+
+
 def _addresses(to: Any, request: SignalRequest) -> list[str]:
     if to is None:
         return []
@@ -96,6 +108,8 @@ def _addresses(to: Any, request: SignalRequest) -> list[str]:
         return [f"session:{to.id}"]
     if isinstance(to, User):
         return [f"user:{to.name}"]
+    if isinstance(to, Group):
+        return [group_address(to.name)]
     raise InvalidTarget(f"unknown target {to!r}")
 
 
@@ -112,16 +126,17 @@ def resolve(to: Any, request: SignalRequest) -> list[str]:
 
 def parse(spec: str) -> Any:
     """
-    Parse a command-line target: ``broadcast``, ``session:ID``, ``user:NAME``
-    or ``window:ID``. Raise ``InvalidTarget`` otherwise.
+    Parse a command-line target: ``broadcast``, ``session:ID``, ``user:NAME``,
+    ``window:ID`` or ``group:NAME``. Raise ``InvalidTarget`` otherwise.
     """
     if spec == "broadcast":
         return BROADCAST
     kind, _, value = spec.partition(":")
-    factory = {"session": Session, "user": User, "window": Window}.get(kind)
+    factory = {"session": Session, "user": User, "window": Window, "group": Group}.get(kind)
     if factory is None or not value:
         raise InvalidTarget(
-            f"invalid target {spec!r}: use broadcast, session:ID, user:NAME or window:ID"
+            f"invalid target {spec!r}: use broadcast, session:ID, user:NAME, window:ID "
+            "or group:NAME"
         )
     return factory(value)
 
@@ -132,8 +147,10 @@ _CLIENT_NAMES = {"WINDOW": WINDOW, "SESSION": SESSION, "USER": USER, "BROADCAST"
 def from_client(to: Any) -> list[Any]:
     """
     Parse the ``to`` of a browser call: ``null``, one target or a list of
-    ``"WINDOW"``, ``"SESSION"``, ``"USER"``, ``"BROADCAST"`` and
-    ``{"USER": ["alice", ...]}``. Raise ``InvalidTarget`` for anything else.
+    ``"WINDOW"``, ``"SESSION"``, ``"USER"``, ``"BROADCAST"``,
+    ``{"USER": ["alice", ...]}`` and ``{"group": "doc.42"}``. Raise
+    ``InvalidTarget`` for anything else (whether the caller may send to a
+    group is the caller's business: ``floorkit.signals.dispatch``).
     """
     if to is None:
         return []
@@ -144,12 +161,19 @@ def from_client(to: Any) -> list[Any]:
             parsed.append(_CLIENT_NAMES[item.upper()])
         elif isinstance(item, dict) and len(item) == 1 and str(next(iter(item))).upper() == "USER":
             parsed.append({USER: next(iter(item.values()))})
+        elif isinstance(item, dict) and len(item) == 1 and str(next(iter(item))).lower() == "group":
+            parsed.append(Group(next(iter(item.values()))))
         else:
             raise InvalidTarget(
-                f"invalid target {item!r}: use WINDOW, SESSION, USER, BROADCAST "
-                'or {"USER": [usernames]}'
+                f"invalid target {_shown(item)}: use WINDOW, SESSION, USER, BROADCAST, "
+                '{"USER": [usernames]} or {"group": NAME}'
             )
     return parsed
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def addresses_of(request: SignalRequest) -> list[str]:

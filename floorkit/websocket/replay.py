@@ -99,7 +99,7 @@ def recover(tab: Tab, after: int | None, epoch: str | None = None) -> None:
     from now; with ``UNRECOVERABLE``, start from now and say some were lost.
     """
     cursor = tab.cursor
-    missed, after = _starting_point(cursor, tab.addresses, after, epoch)
+    missed, after = _starting_point(cursor, tab, after, epoch)
     tab.hello()
     if missed is not None:
         cursor.replay(missed.payloads)
@@ -108,7 +108,7 @@ def recover(tab: Tab, after: int | None, epoch: str | None = None) -> None:
 
 
 def _starting_point(
-    cursor: Cursor, addresses: Iterable[str], after: int | None, epoch: str | None
+    cursor: Cursor, tab: Tab, after: int | None, epoch: str | None
 ) -> tuple[Missed | None, int | None]:
     """
     Set ``cursor`` where the replay starts; return what was missed (None for
@@ -123,7 +123,9 @@ def _starting_point(
     if after is None:
         cursor.last_seq, cursor.epoch = current_position()
         return None, None
-    result = missed(addresses, after, epoch)
+    # the groups it is in, and those it left since ``after``, within their ranges
+    addresses = list(dict.fromkeys([*tab.addresses, *tab.replay_ranges]))
+    result = missed(addresses, after, epoch, tab.replay_ranges)
     if result.epoch is None:  # nothing published yet in this life of Redis
         result.epoch = current_position()[1]
     cursor.last_seq = after if epoch is None or epoch == result.epoch else 0

@@ -2,7 +2,11 @@
 Routing messages published to Redis to the sockets of this process.
 
 One Redis pub/sub connection per process, pattern-subscribed to
-``<KEY_PREFIX>:ch:*``, feeds a local map from channel to tabs (``floorkit.websocket.tab``). A
+``<KEY_PREFIX>:ch:*``, feeds a local map from channel to tabs (``floorkit.websocket.tab``).
+The same connection reads the end notices of sessions
+(``floorkit.websocket.revocation``) and the membership notices of groups
+(``floorkit.websocket.group_routes``), so that both take effect in order
+with the messages. A
 message is framed once and the same bytes are offered to every tab of its
 channel. A tab that is reached through several addresses of one call
 (``[SESSION, USER]``) gets the message once: each tab's cursor remembers the
@@ -25,6 +29,7 @@ from floorkit.delivery.redis_client import get_redis, key
 from floorkit.security.sessions import channel as sessions_channel
 from floorkit.tracing import recorder
 from floorkit.websocket.frames import text_frame
+from floorkit.websocket.group_routes import apply_notice, parse_notice
 from floorkit.websocket.revocation import Revocations
 
 if TYPE_CHECKING:
@@ -51,7 +56,6 @@ class Router:
     def add(self, tab: Tab, addresses: Iterable[str]) -> None:
         for address in addresses:
             self.routes.setdefault(self.channel(address), set()).add(tab)
-        self.revocations.watch(tab)
 
     def remove(self, tab: Tab, addresses: Iterable[str]) -> None:
         for address in addresses:
@@ -95,6 +99,19 @@ class Router:
                 )
         return count
 
+    def membership_changed(self, data: bytes) -> None:
+        """
+        Apply a membership notice to the tabs of its scope here: they start
+        or stop getting the group's messages from the next one on.
+        """
+        notice = parse_notice(data)
+        if notice is None:
+            logger.warning("malformed membership notice %r ignored", data[:100])
+            return
+        tabs = self.routes.get(self.channel(notice[1]))
+        for tab in tuple(tabs or ()):
+            apply_notice(self, tab, notice)
+
     def start(self) -> None:
         self._greenlet = gevent.spawn(self._run)
         self.revocations.start()
@@ -106,19 +123,25 @@ class Router:
 
     def _run(self) -> None:
         delay = 0.1
+        membership = key("membership")
+        membership_bytes = membership.encode()
         while True:
             pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.psubscribe(self.pattern)
-                pubsub.subscribe(sessions_channel())
+                pubsub.subscribe(sessions_channel(), membership)
                 self.ready.set()
                 delay = 0.1
                 route = self.route
                 while True:
                     message = pubsub.get_message(timeout=conf.get("HEARTBEAT"))
-                    if message is not None and message["type"] == "pmessage":
+                    if message is None:
+                        continue
+                    if message["type"] == "pmessage":
                         route(message["channel"], message["data"])
-                    elif message is not None and message["type"] == "message":
+                    elif message["type"] == "message" and message["channel"] == membership_bytes:
+                        self.membership_changed(message["data"])
+                    elif message["type"] == "message":
                         self.revocations.notice(message["data"])
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 self.ready.clear()

@@ -15,6 +15,9 @@ import gevent
 from gevent import pywsgi
 
 from floorkit import conf
+from floorkit.exceptions import RedisUnavailable
+from floorkit.groups import holders, windows
+from floorkit.websocket.group_routes import leave_groups, route_groups
 from floorkit.websocket.handshake import FloorkitHandler
 from floorkit.websocket.reclaim import open_tab
 from floorkit.websocket.router import Router
@@ -35,6 +38,7 @@ class WebSocketServer(pywsgi.WSGIServer):
         self.http_app = http_app
         self.router = Router()
         self.tabs: weakref.WeakSet[Tab] = weakref.WeakSet()
+        self.gone_later: list[tuple[str, str]] = []  # closed windows Redis could not be told of
         kwargs.setdefault("handler_class", FloorkitHandler)
         super().__init__(listener, self.application, **kwargs)
         self.max_message_size = conf.get("MAX_MESSAGE_SIZE")
@@ -62,13 +66,17 @@ class WebSocketServer(pywsgi.WSGIServer):
             return
         self.tabs.add(tab)
         self.router.add(tab, tab.addresses)
+        self.router.revocations.watch(tab)
         try:
+            route_groups(self.router, tab)
             tab.start(after, epoch)
             tab.serve()
         finally:
             self.router.remove(tab, tab.addresses)
             self.tabs.discard(tab)
             tab.finish()
+            if not leave_groups(tab):
+                self.gone_later.append((tab.request.window, tab.conn))
 
     def heartbeat(self) -> None:
         interval = conf.get("HEARTBEAT")
@@ -82,6 +90,27 @@ class WebSocketServer(pywsgi.WSGIServer):
                 else:
                     tab.ping()
 
+    def presence_heartbeat(self) -> None:
+        """
+        Renew this process's presence deadline every ``HEARTBEAT / 2``
+        seconds and reap dead holders (``floorkit.groups.holders``); tell
+        Redis of windows that closed while it was unreachable, and put this
+        process's windows back in their groups if they were reaped meanwhile.
+        """
+        while True:
+            try:
+                if holders.beat() and self.tabs:  # reaped while Redis was away
+                    for tab in list(self.tabs):
+                        windows.connect(
+                            tab.request, holders.process_holder(), tab.conn, holders.deadline()
+                        )
+                while self.gone_later:
+                    windows.gone(*self.gone_later[-1])
+                    self.gone_later.pop()
+            except RedisUnavailable as exc:
+                logger.warning("presence heartbeat failed: %s", exc)
+            gevent.sleep(conf.get("HEARTBEAT") / 2)
+
     def start(self):
         self.router.start()
         if not self.router.ready.wait(timeout=10):
@@ -89,6 +118,7 @@ class WebSocketServer(pywsgi.WSGIServer):
                 "Redis pub/sub is not ready yet; serving anyway, retrying in the background"
             )
         self._heartbeat = gevent.spawn(self.heartbeat)
+        self._presence = gevent.spawn(self.presence_heartbeat)
         super().start()
 
     def shutdown(self, code: int = 1001, reason: str = "server shutting down") -> None:
@@ -97,6 +127,11 @@ class WebSocketServer(pywsgi.WSGIServer):
         tabs = list(self.tabs)
         gevent.joinall([gevent.spawn(tab.close, code, reason) for tab in tabs], timeout=5)
         self._heartbeat.kill()
+        self._presence.kill()
+        try:  # its windows leave their groups now, not when the deadline passes
+            holders.release(holders.process_holder())
+        except RedisUnavailable as exc:
+            logger.warning("presence not released (it expires by itself): %s", exc)
         self.router.stop()
         self.stop(timeout=1)
 

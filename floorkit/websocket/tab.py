@@ -13,6 +13,7 @@ block.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from floorkit import conf
@@ -46,6 +47,10 @@ class Tab:
         "bucket",
         "session_bucket",
         "guard",
+        "conn",
+        "groups",
+        "pending_notices",
+        "replay_ranges",
         "__weakref__",
     )
 
@@ -60,6 +65,10 @@ class Tab:
         self.session_bucket = session_bucket(request.session)  # all its session's sockets here
         ws.raw_write = self.writes.write  # pongs and close frames queue behind our frames
         self.guard = request.__dict__.pop("guard", None)  # a SessionGuard when logged in
+        self.conn = uuid.uuid4().hex[:16]  # this connection of the window, for its presence
+        self.groups: dict[str, set[str]] = {}  # group -> the window's scopes in it
+        self.pending_notices: list | None = []  # membership notices until its groups are routed
+        self.replay_ranges: dict = {}  # group address -> the seq ranges it receives of it
 
     # -- writing -----------------------------------------------------------
 
@@ -87,6 +96,7 @@ class Tab:
                 "heartbeat": conf.get("HEARTBEAT"),
                 "seq": self.cursor.last_seq,
                 "epoch": self.cursor.epoch,
+                "groups": sorted(self.groups),
             }
         )
 

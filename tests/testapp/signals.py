@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any, Optional
 
-from floorkit import call, connect, declare
+from floorkit import call, connect, declare, group
 from floorkit.delivery.redis_client import get_redis
 
 declare("tests.jsonly", allow_from_client=True)
@@ -155,3 +155,17 @@ def trace_chain(request, text: str = "traced"):
 
     logging.getLogger("tests.trace").warning("chaining %s", text)
     return call("tests.push_from_worker", request, text=text).jobs
+
+
+@group("tests.room.{name}", auth_required=False)
+def can_join_room(request, name: str):
+    """Rooms open to anyone but ``closed``; the metadata names the member."""
+    if name == "closed":
+        return False
+    return {"name": request.username or "guest", "color": "#3366ff"}
+
+
+@group("tests.doc.{pk}")
+def can_join_doc(request, pk: int):
+    """Documents below 100, for logged-in users only."""
+    return pk < 100

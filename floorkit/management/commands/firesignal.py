@@ -19,7 +19,7 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="TARGET",
-            help="broadcast, session:ID, user:NAME or window:ID (repeatable).",
+            help="broadcast, session:ID, user:NAME, window:ID or group:NAME (repeatable).",
         )
         parser.add_argument("--user", help="Act as this username (default: anonymous).")
         parser.add_argument("--kwargs", default="{}", help="Keyword arguments as a JSON object.")
