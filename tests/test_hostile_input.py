@@ -253,6 +253,77 @@ def test_websocket_refuses_bad_signals_and_targets(server, signal, kwargs, to, k
     still_serving(server)
 
 
+BAD_GROUP_NAMES = [
+    "",
+    ".",
+    "a.",
+    ".a",
+    "a..b",
+    "a b",
+    "a/b",
+    "a:b",
+    "ü.x",
+    "x" * 201,
+    "a\nb",
+    "*",
+    "a.b\n",
+]
+GROUP_CASES = [
+    # (signal, kwargs, kind): joining, leaving and reading presence, as an anonymous browser
+    *[("floorkit.join", {"group": name}, "invalid_target") for name in BAD_GROUP_NAMES],
+    *[("floorkit.leave", {"group": name}, "invalid_target") for name in BAD_GROUP_NAMES[:6]],
+    *[("floorkit.presence", {"group": name}, "invalid_target") for name in BAD_GROUP_NAMES[:6]],
+    *[
+        ("floorkit.join", {"group": value}, "invalid_arguments")
+        for value in (5, None, [], {}, True, ["tests.room.a"], 1.5)
+    ],
+    ("floorkit.join", {}, "invalid_arguments"),
+    ("floorkit.join", {"group": "tests.room.a", "scope": "USER"}, "invalid_arguments"),
+    ("floorkit.join", {"group": "\ud800"}, "invalid_arguments"),
+    ("floorkit.join", {"group": "tests.room.closed"}, "not_allowed"),
+    ("floorkit.join", {"group": "nobody.authorizes.this"}, "not_allowed"),
+    ("floorkit.join", {"group": "tests.doc.1"}, "login_required"),
+    ("floorkit.presence", {"group": "tests.room.closed"}, "not_allowed"),
+    ("floorkit.presence", {"group": "tests.room.a", "limit": "many"}, "invalid_arguments"),
+    ("floorkit.presence", {"group": "tests.room.a", "offset": [1]}, "invalid_arguments"),
+    *[
+        ("hostile.echo", {}, to, kind)
+        for to, kind in [
+            ({"group": "a..b"}, "invalid_target"),
+            ({"group": None}, "invalid_target"),
+            ({"group": ["tests.room.a"]}, "invalid_target"),
+            ({"group": "tests.room.a", "x": 1}, "invalid_target"),
+            ([{"group": "tests.room.closed"}], "not_allowed"),
+            ([{"group": "nobody.x"}], "not_allowed"),
+            ([{"group": "tests.doc.1"}], "login_required"),
+            (["BROADCAST", {"group": "tests.room.closed"}], "not_allowed"),
+        ]
+    ],
+]
+GROUP_CASES = [
+    case if len(case) == 4 else (case[0], case[1], None, case[2]) for case in GROUP_CASES
+]
+
+
+@pytest.mark.parametrize("signal, kwargs, to, kind", GROUP_CASES, ids=_typed_id)
+def test_websocket_refuses_bad_group_operations(server, signal, kwargs, to, kind):
+    tab = Tab(server.url)
+    tab.send({"type": "call", "id": 9, "signal": signal, "kwargs": kwargs, "to": to})
+    answer = tab.wait_for(lambda f: f.get("id") == 9)
+    assert (answer["type"], answer["kind"]) == ("error", kind), answer
+    assert tab.call("floorkit.join", group="tests.room.ok")["type"] == "result"  # same socket
+    tab.close()
+    still_serving(server)
+
+
+def test_huge_presence_pages_are_capped(server):
+    tab = Tab(server.url)
+    answer = tab.call("floorkit.presence", group="tests.room.ok", limit=10**30, offset=10**30)
+    assert answer["type"] == "result", answer
+    assert answer["results"][0]["members"] == [] and answer["results"][0]["limit"] == 1000
+    tab.close()
+
+
 def test_a_handler_returning_nan_fails_without_emitting_it(server):
     tab = Tab(server.url)
     answer = tab.call("hostile.nan")
@@ -545,6 +616,16 @@ def test_http_call_refuses_bad_signals_and_targets(server, browser, signal, kwar
     still_serving(server)
 
 
+GROUP_STATUS = {**ROUTING_STATUS, "invalid_arguments": 400}
+
+
+@pytest.mark.parametrize("signal, kwargs, to, kind", GROUP_CASES, ids=_typed_id)
+def test_http_call_refuses_bad_group_operations(server, browser, signal, kwargs, to, kind):
+    answer = browser.call({"signal": signal, "kwargs": kwargs, "to": to})
+    _assert_error(answer, GROUP_STATUS[kind], kind)
+    still_serving(server)
+
+
 HTTP_ROUTES = {
     "/floorkit/window/": "POST",
     "/floorkit/call/": "POST",
@@ -597,7 +678,7 @@ def test_the_module_covers_at_least_300_inputs():
     count = (
         2 * len(REFUSED_TEXTS)
         + len(FIELD_CASES)
-        + 2 * (len(ARG_CASES) + len(ECHO_SURROGATES) + len(ROUTING_CASES))
+        + 2 * (len(ARG_CASES) + len(ECHO_SURROGATES) + len(ROUTING_CASES) + len(GROUP_CASES))
         + len(PROTOCOL_CASES)
         + len(VERSIONS)
         + 1

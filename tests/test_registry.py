@@ -18,7 +18,7 @@ def clean_registry():
 
 
 @pytest.mark.parametrize(
-    "name", ["", "a..b", "1abc", "demo.chat-message", "demo.", ".demo", "a b", 3]
+    "name", ["", "a..b", "1abc", "demo.chat-message", "demo.", ".demo", "a b", 3, "demo.chat\n"]
 )
 def test_bad_signal_names_fail_at_import_time(clean_registry, name):
     with pytest.raises(InvalidSignalName, match="invalid signal name"):

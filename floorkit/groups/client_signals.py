@@ -20,6 +20,8 @@ from floorkit.signals.registry import connect
 from floorkit.signals.request import SignalRequest
 from floorkit.signals.targets import WINDOW
 
+MAX_OFFSET = 10**9  # beyond any group: the page is empty
+
 
 @connect(path="floorkit.join", auth_required=False)
 def join_group(request: SignalRequest, group: str) -> dict[str, Any]:
@@ -42,4 +44,4 @@ def group_presence(
 ) -> dict[str, Any]:
     """The presence of a group the caller may join, a page at a time."""
     authorize(request, group)
-    return presence(group, max(1, min(limit, MAX_LIMIT)), max(0, offset)).as_dict()
+    return presence(group, max(1, min(limit, MAX_LIMIT)), max(0, min(offset, MAX_OFFSET))).as_dict()

@@ -23,7 +23,7 @@ from floorkit.exceptions import InvalidTarget
 
 MAX_LENGTH = 200
 SEGMENT = r"[A-Za-z0-9_-]+"
-GROUP_RE = re.compile(rf"^{SEGMENT}(\.{SEGMENT})*$")
+GROUP_RE = re.compile(rf"{SEGMENT}(\.{SEGMENT})*\Z")
 
 SCOPE_KINDS = ("window", "session", "user")
 

@@ -19,7 +19,7 @@ from typing import Any
 from floorkit.exceptions import InvalidSignalName, UnknownSignal
 from floorkit.signals.arguments import HandlerSignature, compile_signature
 
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 
 
 def check_name(name: Any) -> str:
