@@ -2,6 +2,7 @@
 processes, authorizers, sending to a group from a browser, leaving, and the
 exact replay of group messages after a reconnect."""
 
+import json
 import time
 
 import pytest
@@ -288,3 +289,45 @@ def test_firesignal_sends_to_a_group(servers, keys, opened, run_manage):
     )
     assert result.returncode == 0, result.stderr
     assert numbers(bob) == [9]
+
+
+def test_a_worker_joins_and_an_async_signal_receiver_sends_to_the_group(
+    servers, keys, opened, run_worker
+):
+    from tests.testapp.signals import room_news
+
+    alice = open_tab(opened, servers[0], keys["alice"])
+    assert alice.call("tests.join_later", group="tests.room.worker")["type"] == "result"
+    room_news.send(sender=None, group="tests.room.worker", n=10)
+    assert run_worker("default").returncode == 0
+    frames = alice.signals(1.0)
+    assert [f["signal"] for f in frames] == [
+        "floorkit.membership",  # to the session
+        "floorkit.presence",  # alice's window entered the group's presence
+        "tests.jsonly",
+    ]
+    assert frames[2]["kwargs"] == {"n": 10}
+
+
+def test_listsignals_and_tracesignal_show_groups(servers, keys, opened, run_manage):
+    from floorkit.tracing import recorder
+
+    listed = run_manage("listsignals", "--groups", "--json")
+    assert {
+        "pattern": "tests.room.{name}",
+        "authorizer": "tests.testapp.signals.can_join_room",
+        "auth_required": False,
+    } in json.loads(listed.stdout)
+    assert "group:tests.doc.{pk}  tests.testapp.signals.can_join_doc  [login required]" in (
+        run_manage("listsignals").stdout
+    )
+    bob = open_tab(opened, servers[0], keys["bob"])
+    join_trace = bob.call("floorkit.join", group="tests.room.trace")["trace"]
+    sent = call("tests.jsonly", None, Group("tests.room.trace"), n=11)
+    assert numbers(bob) == [11]
+    recorder.flush()
+    time.sleep(0.5)  # the server's events are flushed every 100 ms
+    tree = run_manage("tracesignal", "--trace", sent.trace_id).stdout
+    assert "to group:tests.room.trace" in tree and "1 socket(s)" in tree, tree
+    joined_tree = run_manage("tracesignal", "--trace", join_trace).stdout
+    assert "group.joined" in joined_tree and "group:tests.room.trace scope window:" in joined_tree

@@ -46,3 +46,16 @@ def describe_async_signals() -> list[dict[str, Any]]:
     from floorkit.async_signals.names import all_signals
 
     return [signal.describe() for signal in all_signals()]
+
+
+def describe_groups() -> list[dict[str, Any]]:
+    """
+    Return the group authorizers, in the order they are tried, as
+    JSON-serializable dicts::
+
+        {"pattern": "doc.{pk}", "authorizer": "docs.signals.can_join",
+         "auth_required": True}
+    """
+    from floorkit.groups.authorizers import authorizers
+
+    return [authorizer.describe() for authorizer in authorizers.all()]

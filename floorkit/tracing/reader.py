@@ -109,6 +109,8 @@ def describe(event: dict[str, Any]) -> str:
             parts.append(f"{name}={event[name]}")
     if event.get("addresses"):
         parts.append("to " + ",".join(event["addresses"]))
+    if event.get("group"):  # group.joined / group.left
+        parts.append(f"group:{event['group']} scope {event.get('scope')}")
     if event["event"] == "message.delivered":
         parts.append(f"{event.get('sockets')} socket(s) {','.join(event.get('windows') or [])}")
     if event.get("dur") is not None:

@@ -169,3 +169,24 @@ def can_join_room(request, name: str):
 def can_join_doc(request, pk: int):
     """Documents below 100, for logged-in users only."""
     return pk < 100
+
+
+@connect(path="tests.join_later", delayed=True)
+def join_later(request, group: str):
+    """A worker puts the calling session in ``group``."""
+    from floorkit import SESSION, join
+
+    join(request, group, SESSION)
+
+
+room_news = AsyncSignal()  # discovered as tests.testapp.signals.room_news
+
+
+def on_room_news(sender, group: str, n: int, **kwargs):
+    """An AsyncSignal receiver on a worker sends to a group."""
+    from floorkit import Group
+
+    call("tests.jsonly", None, Group(group), n=n)
+
+
+room_news.connect(on_room_news)

@@ -2,7 +2,11 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from floorkit.signals.introspection import describe_async_signals, describe_signals
+from floorkit.signals.introspection import (
+    describe_async_signals,
+    describe_groups,
+    describe_signals,
+)
 
 
 def _flags(entry: dict) -> str:
@@ -19,11 +23,17 @@ def _flags(entry: dict) -> str:
 class Command(BaseCommand):
     help = (
         "List the registered signals, their handlers and options, then the AsyncSignals "
-        'with their receivers and queue (JSON entries with "async": true).'
+        'with their receivers and queue (JSON entries with "async": true), then the '
+        "groups browsers may join (--groups: only those)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print JSON.")
+        parser.add_argument(
+            "--groups",
+            action="store_true",
+            help="Only the group patterns browsers may join, with their authorizers.",
+        )
         parser.add_argument(
             "--stats",
             action="store_true",
@@ -33,6 +43,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["stats"]:
             self.show_stats(options["json"])
+            return
+        if options["groups"]:
+            self.show_groups(options["json"])
             return
         signals = describe_signals()
         async_signals = describe_async_signals()
@@ -70,6 +83,22 @@ class Command(BaseCommand):
                 if receiver["is_async"]:
                     flags.append("async def")
                 self.stdout.write(f"  {receiver['receiver']}  [{', '.join(flags)}]")
+        self.show_groups(False, heading=True)
+
+    def show_groups(self, as_json: bool, heading: bool = False) -> None:
+        groups = describe_groups()
+        if as_json:
+            self.stdout.write(json.dumps(groups, indent=2))
+            return
+        if heading and groups:
+            self.stdout.write(
+                self.style.MIGRATE_LABEL("Groups browsers may join (first match decides):")
+            )
+        elif not groups:
+            self.stdout.write("No group authorizers: browsers may join no group.")
+        for entry in groups:
+            login = "login required" if entry["auth_required"] else "anonymous allowed"
+            self.stdout.write(f"  group:{entry['pattern']}  {entry['authorizer']}  [{login}]")
 
     def show_stats(self, as_json: bool) -> None:
         from floorkit.tracing import reader, recorder
