@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from floorkit import SESSION, USER, Group, SignalRequest, User, call, join, leave
+from floorkit import SESSION, USER, Group, SignalRequest, User, call, join, leave, presence
 from floorkit.exceptions import InvalidTarget
 from floorkit.signals.identity import session_id
 from floorkit.signals.targets import parse
@@ -331,3 +331,30 @@ def test_listsignals_and_tracesignal_show_groups(servers, keys, opened, run_mana
     assert "to group:tests.room.trace" in tree and "1 socket(s)" in tree, tree
     joined_tree = run_manage("tracesignal", "--trace", join_trace).stdout
     assert "group.joined" in joined_tree and "group:tests.room.trace scope window:" in joined_tree
+
+
+def test_capture_records_group_changes_without_redis(settings):
+    from floorkit.testing import Membership, Message, capture
+
+    settings.FLOORKIT = {**settings.FLOORKIT, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    alice = SignalRequest(username="alice", session="s-alice", window="w-alice")
+    bob = SignalRequest(username="bob", session="s-bob", window="w-bob")
+    with capture() as captured:
+        call("tests.jsonly", None, Group("tests.room.c"), n=0)  # before alice joined
+        seq = join(alice, "tests.room.c", meta={"name": "Alice"})
+        assert join(alice, "tests.room.c") == seq
+        call("tests.jsonly", None, Group("tests.room.c"), n=1)
+        assert leave(alice, "tests.room.c") > seq
+        assert leave(alice, "tests.room.c") is None
+        call("tests.jsonly", None, Group("tests.room.c"), n=2)
+        assert presence("tests.room.c").count == 0  # nobody is connected in a capture
+    assert captured.memberships == [
+        Membership("tests.room.c", "window:w-alice", True, {"name": "Alice"}),
+        Membership("tests.room.c", "window:w-alice", False),
+    ]
+    notice = {"group": "tests.room.c", "scope": "window", "joined": True}
+    assert Message("floorkit.membership", notice, ["window:w-alice"]) in captured.messages
+    reaching = [m.kwargs.get("n") for m in captured.messages_reaching(alice)]
+    assert reaching == [None, 1, None]  # the two notices and the message sent while a member
+    assert captured.messages_reaching(bob) == []
+    assert captured.groups_of("window:w-alice") == []

@@ -1,13 +1,17 @@
 """
-Where floorkit's outgoing traffic goes: messages to browsers and jobs to RQ.
+Where floorkit's outgoing traffic goes: messages to browsers, jobs to RQ and
+group membership changes (with the presence they are read against).
 
 Every message that ``call()`` sends to browsers leaves through
 ``floorkit.delivery.publish.publish()``, and every job that floorkit pushes
 (a delayed handler, ``floorkit.jobs.handler_jobs``; an ``AsyncSignal`` send,
-``floorkit.async_signals.signal``) is handed over once it is built. Both go
-to the *current outbox*: an object with the two methods of ``Outbox``. The
-default, ``RedisOutbox``, writes them to Redis (the publish script of
-``floorkit.delivery.publish``; RQ's ``Queue.enqueue_job``).
+``floorkit.async_signals.signal``) is handed over once it is built, and so
+is every ``join()``/``leave()`` of a group (``floorkit.groups.membership``),
+with ``presence()`` reading through the same object. All go to the *current
+outbox*: an object with the methods of ``Outbox``. The default,
+``RedisOutbox``, writes them to Redis (the publish script of
+``floorkit.delivery.publish``; RQ's ``Queue.enqueue_job``; the group scripts
+of ``floorkit.groups.scripts``).
 
 Installing another outbox redirects that traffic for the whole process (every
 thread) until it is uninstalled. This is the seam that tests use, as
@@ -44,6 +48,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:  # pragma: no cover
     from rq import Queue
     from rq.job import Job
+
+    from floorkit.groups.membership import MembershipChange
 
 __all__ = [
     "Outbox",
@@ -82,9 +88,22 @@ class Outbox(Protocol):
         """
         ...
 
+    def change_membership(self, change: MembershipChange, action: str) -> int | None:
+        """
+        Apply one group join or leave (``floorkit.groups.membership``) and
+        send its ``floorkit.membership`` message to the scope; return that
+        message's sequence number (a join of a scope already in the group:
+        the first join's; a leave of one not in it: ``None``, nothing sent).
+        """
+        ...
+
+    def read_presence(self, group: str, offset: int, limit: int) -> tuple[int, list[dict]]:
+        """``(members in all, up to limit members from offset)`` of ``group``'s presence."""
+        ...
+
 
 class RedisOutbox:
-    """The default outbox: messages and jobs go to Redis."""
+    """The default outbox: messages, jobs and membership changes go to Redis."""
 
     records_traces = True
 
@@ -95,6 +114,16 @@ class RedisOutbox:
 
     def enqueue(self, queue: Queue, job: Job, pipeline: Any = None) -> Job:
         return queue.enqueue_job(job, pipeline=pipeline)
+
+    def change_membership(self, change: MembershipChange, action: str) -> int | None:
+        from floorkit.groups.scripts import change_membership
+
+        return change_membership(change, action)
+
+    def read_presence(self, group: str, offset: int, limit: int) -> tuple[int, list[dict]]:
+        from floorkit.groups.scripts import read_presence
+
+        return read_presence(group, offset, limit)
 
     def __repr__(self) -> str:
         return "<RedisOutbox>"

@@ -17,18 +17,41 @@ A window's memberships outlive its connection by ``LOG_RETENTION`` seconds
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 
 from floorkit import conf
-from floorkit.delivery import wire
+from floorkit.delivery import outbox, wire
 from floorkit.exceptions import InvalidTarget
-from floorkit.groups import scripts
 from floorkit.groups.names import check_group, scope_kind
 from floorkit.signals import targets
 from floorkit.signals.request import SignalRequest
 from floorkit.tracing import recorder
+
+
+@dataclass(frozen=True)
+class MembershipChange:
+    """
+    One join or leave, as it leaves through the current outbox
+    (``floorkit.delivery.outbox``): ``scope`` joins or leaves ``group``;
+    ``meta`` is the presence metadata (JSON text); ``window`` is the caller's
+    window when the scope covers it ('' otherwise: its presence changes at
+    once); ``notice`` the kwargs (JSON text) of the ``floorkit.membership``
+    message to the scope; ``ttl`` how long the scope's memberships live (0:
+    for ever; a window's live while it is connected, then ``ttl``).
+    """
+
+    joined: bool
+    scope: str
+    group: str
+    meta: str
+    window: str
+    notice: str
+    ttl: int
+    trace: str
+    hop: str
 
 
 def scope_address(scope: Any, request: SignalRequest) -> str:
@@ -62,7 +85,8 @@ def join(
     """
     Put ``scope`` in ``group``; return the sequence number of the membership
     message (of the first join, when the scope was in the group already: then
-    only its metadata changes). ``meta`` (a JSON object) is shown in the
+    only its metadata changes). The change leaves through the current outbox
+    (``floorkit.testing.capture()`` records it). ``meta`` (a JSON object) is shown in the
     presence of the scope's members, e.g. a display name or a colour.
 
     Python callers are trusted: authorizers (``floorkit.groups.authorizers``)
@@ -82,21 +106,18 @@ def join(
     else:
         ttl = 0
     hop = recorder.new_hop()
-    seq = scripts.run(
-        scripts.JOIN,
-        [
-            address,
-            group,
-            meta_json,
-            _caller_window(request, address),
-            _notice(group, address, True),
-            ttl,
-            address[len("window:") :] if kind == "window" else "",
-        ],
-        f"joining {group}",
+    change = MembershipChange(
+        True,
+        address,
+        group,
+        meta_json,
+        _caller_window(request, address),
+        _notice(group, address, True),
+        ttl,
         request.trace_id,
         hop,
     )
+    seq = outbox.current().change_membership(change, f"joining {group}")
     recorder.emit(
         "group.joined",
         request.trace_id,
@@ -121,13 +142,18 @@ def leave(request: Any, group: str, scope: Any = targets.WINDOW) -> int | None:
     check_group(group)
     address = scope_address(scope, request)
     hop = recorder.new_hop()
-    seq = scripts.run(
-        scripts.LEAVE,
-        [address, group, _caller_window(request, address), _notice(group, address, False)],
-        f"leaving {group}",
+    change = MembershipChange(
+        False,
+        address,
+        group,
+        "{}",
+        _caller_window(request, address),
+        _notice(group, address, False),
+        0,
         request.trace_id,
         hop,
     )
+    seq = outbox.current().change_membership(change, f"leaving {group}")
     if seq is None:
         return None
     recorder.emit(

@@ -12,11 +12,11 @@ Changes arrive as ``floorkit.presence`` messages to the group
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from floorkit.groups import holders, scripts
+from floorkit.delivery import outbox
+from floorkit.groups import holders
 from floorkit.groups.names import check_group
 
 MAX_LIMIT = 1000
@@ -55,7 +55,8 @@ class Presence:
 def presence(group: str, limit: int = 100, offset: int = 0) -> Presence:
     """
     The members of ``group`` now, in join order, from ``offset``, at most
-    ``limit`` (1 to ``MAX_LIMIT``). Windows of dead holders are reaped first
+    ``limit`` (1 to ``MAX_LIMIT``), read through the current outbox (nobody
+    is connected in a ``capture()``). Windows of dead holders are reaped first
     (at most every ``HEARTBEAT / 2`` per process). Raise ``InvalidTarget``
     for a bad group name, ``ValueError`` for a bad ``limit`` or ``offset``,
     ``RedisUnavailable`` when Redis cannot be reached.
@@ -65,14 +66,8 @@ def presence(group: str, limit: int = 100, offset: int = 0) -> Presence:
         raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
     if type(offset) is not int or offset < 0:
         raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
-    holders.reap_if_due()
-    count, *pairs = scripts.run(
-        scripts.READ, [group, offset, limit], f"reading presence of {group}"
-    )
-    result = Presence(group, int(count), offset=offset, limit=limit)
-    for entry, windows in zip(pairs[0::2], pairs[1::2], strict=True):
-        if entry:  # a member that left between the two reads is skipped
-            member = json.loads(entry)
-            member["windows"] = int(windows or 0)
-            result.members.append(member)
-    return result
+    box = outbox.current()
+    if box.records_traces:  # Redis: a dead process's windows go first
+        holders.reap_if_due()
+    count, members = box.read_presence(group, offset, limit)
+    return Presence(group, count, members, offset, limit)

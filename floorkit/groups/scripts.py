@@ -309,3 +309,28 @@ def run(source: str, args: list, action: str, trace: str | None = None, hop: str
     client = get_redis()
     with redis_errors(action):
         return lua_script(client, source)(keys=[], args=[*common, *args], client=client)
+
+
+def change_membership(change, action: str) -> int | None:
+    """Apply a ``floorkit.groups.membership.MembershipChange`` in Redis; its seq, or None."""
+    if change.joined:
+        args = [change.scope, change.group, change.meta, change.window, change.notice, change.ttl]
+        args.append(change.scope[len("window:") :] if change.scope.startswith("window:") else "")
+        seq = run(JOIN, args, action, change.trace, change.hop)
+    else:
+        args = [change.scope, change.group, change.window, change.notice]
+        seq = run(LEAVE, args, action, change.trace, change.hop)
+    return None if seq is None else int(seq)
+
+
+def read_presence(group: str, offset: int, limit: int) -> tuple[int, list[dict]]:
+    """``(members in all, the page of members from offset)`` of ``group``, from Redis."""
+    import json
+
+    count, *pairs = run(READ, [group, offset, limit], f"reading presence of {group}")
+    members = []
+    for entry, windows in zip(pairs[0::2], pairs[1::2], strict=True):
+        member = json.loads(entry)
+        member["windows"] = int(windows or 0)
+        members.append(member)
+    return int(count), members

@@ -35,7 +35,7 @@ Redis for a test session). Every name below is importable from here.
 
 from floorkit.testing.capture import Captured, CaptureOutbox, capture
 from floorkit.testing.client import CallError, ReceiveTimeout, Reply, Tab, WebsocketClient, login
-from floorkit.testing.records import Job, JobFailed, Message
+from floorkit.testing.records import Job, JobFailed, Membership, Message
 from floorkit.testing.redis import run_redis, use_redis
 from floorkit.testing.server import (
     Server,
@@ -57,6 +57,7 @@ __all__ = [
     "Captured",
     "Job",
     "JobFailed",
+    "Membership",
     "Message",
     "ReceiveTimeout",
     "Reply",

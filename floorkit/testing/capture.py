@@ -19,15 +19,18 @@ import itertools
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from floorkit.delivery import outbox
-from floorkit.testing.records import Job, JobFailed, JobKind, Message
+from floorkit.testing.records import Job, JobFailed, JobKind, Membership, Message
 
 if TYPE_CHECKING:  # pragma: no cover
     from rq import Queue
     from rq.job import Job as RQJob
+
+    from floorkit.groups.membership import MembershipChange
 
 __all__ = ["Captured", "capture"]
 
@@ -35,8 +38,11 @@ __all__ = ["Captured", "capture"]
 class Captured:
     """
     What was sent while a ``capture()`` block was active, in the order it
-    was sent: ``sent`` holds ``Message`` and ``Job`` objects interleaved;
-    ``messages`` and ``jobs`` are the same, by kind.
+    was sent: ``sent`` holds ``Message``, ``Job`` and ``Membership`` objects
+    interleaved; ``messages``, ``jobs`` and ``memberships`` are the same, by
+    kind. A group join or leave also sends its ``floorkit.membership``
+    message, captured after it; ``presence()`` answers that nobody is
+    connected (no tab is, in a capture).
 
     A message is captured when ``call()`` publishes it (after the inline
     handlers ran). A job is captured when it is pushed: at once outside a
@@ -55,6 +61,7 @@ class Captured:
         self._seq = itertools.count(1)
         self._depth = 0
         self._auto_failures: list[Job] = []
+        self._groups: dict[str, dict[str, int]] = {}  # scope -> group -> seq of its join
 
     def __repr__(self) -> str:
         return f"<Captured: {len(self.messages)} messages, {len(self.jobs)} jobs>"
@@ -68,6 +75,15 @@ class Captured:
     def jobs(self) -> list[Job]:
         """The jobs pushed (delayed handlers and ``AsyncSignal`` sends), in order."""
         return [item for item in self.sent if isinstance(item, Job)]
+
+    @property
+    def memberships(self) -> list[Membership]:
+        """The group joins and leaves, in order."""
+        return [item for item in self.sent if isinstance(item, Membership)]
+
+    def groups_of(self, scope: str) -> list[str]:
+        """The groups ``scope`` (``"user:alice"``...) is in now, after the captured changes."""
+        return sorted(self._groups.get(scope, {}))
 
     def messages_to(self, target: Any, request: Any = None) -> list[Message]:
         """
@@ -93,13 +109,24 @@ class Captured:
         """
         The messages that a browser tab of ``request`` (an ``HttpRequest`` or a
         ``SignalRequest``) would receive, in order: those sent to its window,
-        its session, its user, or to everyone (``targets.addresses_of``).
+        its session, its user, or to everyone (``targets.addresses_of``), and
+        those sent to a group while one of these was in it.
         """
+        from floorkit.groups.names import group_address
         from floorkit.signals import targets
         from floorkit.signals.request import SignalRequest
 
-        reaching = set(targets.addresses_of(SignalRequest.coerce(request)))
-        return [m for m in self.messages if reaching.intersection(m.addresses)]
+        scopes = targets.addresses_of(SignalRequest.coerce(request))
+        reaching, inside, found = set(scopes), {s: set() for s in scopes}, []
+        for item in self.sent:
+            if isinstance(item, Membership) and item.scope in inside:
+                change = inside[item.scope].add if item.joined else inside[item.scope].discard
+                change(group_address(item.group))
+            elif isinstance(item, Message):
+                now = reaching.union(*inside.values())
+                if now.intersection(item.addresses):
+                    found.append(item)
+        return found
 
     def run_jobs(self, *, raise_errors: bool = True, limit: int = 1000) -> list[Job]:
         """
@@ -148,6 +175,35 @@ class Captured:
                 )
             )
         return seq
+
+    def _record_membership(self, change: MembershipChange) -> int | None:
+        """Keep one join or leave and its ``floorkit.membership`` message; as Redis answers."""
+        from floorkit.delivery.publish import encode
+        from floorkit.signals.request import SignalRequest
+
+        groups = self._groups.setdefault(change.scope, {})
+        if change.joined and change.group in groups:
+            return groups[change.group]
+        if not change.joined and change.group not in groups:
+            return None
+        notice = json.loads(change.notice)
+        payload = encode(
+            "floorkit.membership",
+            notice,
+            SignalRequest(trace_id=change.trace),
+            uuid.uuid4().hex,
+            change.hop,
+        )
+        meta = json.loads(change.meta) if change.joined else {}
+        with self._lock:
+            membership = Membership(change.group, change.scope, change.joined, meta)
+            self.sent.append(membership)
+        membership.seq = self._record_message(payload, [change.scope])
+        if change.joined:
+            groups[change.group] = membership.seq
+        else:
+            del groups[change.group]
+        return membership.seq
 
     def _record_job(self, queue: Queue, rq_job: RQJob) -> None:
         """
@@ -238,7 +294,8 @@ def _job_of(rq_job: RQJob, queue: str) -> Job:
 class CaptureOutbox:
     """
     The outbox ``capture()`` installs (``floorkit.delivery.outbox``): it hands
-    messages and jobs to its ``Captured`` and records no trace events.
+    messages, jobs and group changes to its ``Captured`` and records no
+    trace events.
     """
 
     records_traces = False
@@ -255,6 +312,12 @@ class CaptureOutbox:
     def enqueue(self, queue: Queue, job: RQJob, pipeline: Any = None) -> RQJob:
         self.captured._record_job(queue, job)
         return job
+
+    def change_membership(self, change: MembershipChange, action: str) -> int | None:
+        return self.captured._record_membership(change)
+
+    def read_presence(self, group: str, offset: int, limit: int) -> tuple[int, list[dict]]:
+        return 0, []
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """
-What ``capture()`` records: ``Message`` (one message sent to browsers) and
-``Job`` (one job pushed to RQ), and ``JobFailed``, raised for a captured job
-that failed when it ran.
+What ``capture()`` records: ``Message`` (one message sent to browsers),
+``Job`` (one job pushed to RQ) and ``Membership`` (one group join or leave),
+and ``JobFailed``, raised for a captured job that failed when it ran.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:  # pragma: no cover
     from floorkit.signals.request import SignalRequest
 
-__all__ = ["Job", "JobFailed", "JobKind", "JobStatus", "Message"]
+__all__ = ["Job", "JobFailed", "JobKind", "JobStatus", "Membership", "Message"]
 
 JobKind = Literal["handler", "async_signal", "function"]
 JobStatus = Literal["queued", "finished", "failed"]
@@ -48,6 +48,25 @@ class Message:
     id: str | None = field(default=None, compare=False)
     seq: int | None = field(default=None, compare=False)
     frame: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass
+class Membership:
+    """
+    One group membership change: ``scope`` (``"window:<id>"``,
+    ``"session:<id>"``, ``"user:<name>"``) ``joined`` (True) or left (False)
+    ``group``, with ``meta`` (the presence metadata of a join). ``seq`` is
+    that of its ``floorkit.membership`` message, captured too; it is not
+    compared::
+
+        assert captured.memberships == [Membership("doc.42", "user:alice", True, {"name": "A"})]
+    """
+
+    group: str
+    scope: str
+    joined: bool
+    meta: dict[str, Any] = field(default_factory=dict)
+    seq: int | None = field(default=None, compare=False)
 
 
 @dataclass(eq=False)
