@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis as redis_py
 
-from floorkit.testing import run_redis, use_redis
+from floorkit.testing import Server, run_redis, use_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,3 +88,21 @@ def run_worker(redis_server):
 def reports(client, name: str) -> list[dict]:
     """What the test app's handlers reported (``tests.testapp.signals.report``)."""
     return [json.loads(item) for item in client.lrange(f"tests:{name}", 0, -1)]
+
+
+@pytest.fixture(scope="module")
+def servers(redis_server):
+    """Two ``runwebsocket`` processes sharing the test Redis (groups across processes)."""
+    first, second = Server(subprocess_env()).start(), Server(subprocess_env()).start()
+    yield first, second
+    first.stop()
+    second.stop()
+
+
+@pytest.fixture
+def opened():
+    """Tabs a test opens, closed at its end."""
+    tabs = []
+    yield tabs
+    for tab in tabs:
+        tab.close()

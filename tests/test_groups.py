@@ -11,19 +11,10 @@ from floorkit import SESSION, USER, Group, SignalRequest, User, call, join, leav
 from floorkit.exceptions import InvalidTarget
 from floorkit.signals.identity import session_id
 from floorkit.signals.targets import parse
-from floorkit.testing import Server, Tab
-from tests.conftest import subprocess_env
+from floorkit.testing import Tab
 from tests.test_websocket import login
 
 ROOM = "tests.room.python"
-
-
-@pytest.fixture(scope="module")
-def servers(redis_server):
-    first, second = Server(subprocess_env()).start(), Server(subprocess_env()).start()
-    yield first, second
-    first.stop()
-    second.stop()
 
 
 @pytest.fixture
@@ -35,15 +26,8 @@ def keys(django_user_model, transactional_db, redis_client):
     }
 
 
-@pytest.fixture
-def opened():
-    tabs = []
-    yield tabs
-    for tab in tabs:
-        tab.close()
-
-
 def open_tab(opened, server, key=None, **kwargs) -> Tab:
+    """A tab on ``server``, closed at the end of the test (``opened``)."""
     tab = Tab(server.url, key, **kwargs)
     opened.append(tab)
     return tab

@@ -2,6 +2,7 @@
 windows, one event per change, the death bound of a killed process, the
 graceful stop, HTTP polling windows, and paging."""
 
+import contextlib
 import json
 import signal
 import time
@@ -12,33 +13,12 @@ from floorkit import SignalRequest, presence
 from floorkit.groups import holders, windows
 from floorkit.testing import Server, Tab
 from tests.conftest import subprocess_env
+from tests.test_groups import open_tab
 from tests.test_http import csrf_client, new_window, post_call
 from tests.test_websocket import login
 
 ROOM = "tests.room.presence"
 HEARTBEAT = 2  # seconds, for the servers of the death-bound tests
-
-
-@pytest.fixture(scope="module")
-def servers(redis_server):
-    first, second = Server(subprocess_env()).start(), Server(subprocess_env()).start()
-    yield first, second
-    first.stop()
-    second.stop()
-
-
-@pytest.fixture
-def opened():
-    tabs = []
-    yield tabs
-    for tab in tabs:
-        tab.close()
-
-
-def open_tab(opened, server, key=None) -> Tab:
-    tab = Tab(server.url if hasattr(server, "url") else server, key)
-    opened.append(tab)
-    return tab
 
 
 def join(tab: Tab, group: str = ROOM) -> dict:
@@ -126,49 +106,41 @@ def test_presence_pages_in_join_order(servers, transactional_db, redis_client, o
     assert (refused["type"], refused["kind"]) == ("error", "not_allowed")
 
 
-def _servers_with_heartbeat():
+@contextlib.contextmanager
+def alice_watched_by_bob(django_user_model, group: str):
+    """Alice on one server and Bob on another, both in ``group``: (alice's server, bob's tab)."""
     env = subprocess_env(FLOORKIT_TEST_OVERRIDES=json.dumps({"HEARTBEAT": HEARTBEAT}))
-    return Server(env).start(), Server(env).start()
+    alices, bobs = Server(env).start(), Server(env).start()
+    try:
+        observer = Tab(bobs.url, login(django_user_model, "bob"))
+        join(observer, group)
+        join(Tab(alices.url, login(django_user_model, "alice")), group)
+        assert ("joined", "user:alice") in changes(observer)
+        yield alices, observer
+        observer.close()
+    finally:
+        alices.stop()
+        bobs.stop()
 
 
 def test_the_members_of_a_killed_process_leave_within_the_bound(
     django_user_model, transactional_db, redis_client
 ):
-    victim, survivor = _servers_with_heartbeat()
-    try:
-        observer = Tab(survivor.url, login(django_user_model, "bob"))
-        join(observer, "tests.room.death")
-        doomed = Tab(victim.url, login(django_user_model, "alice"))
-        join(doomed, "tests.room.death")
-        assert ("joined", "user:alice") in changes(observer)
+    with alice_watched_by_bob(django_user_model, "tests.room.death") as (victim, observer):
         time.sleep(0.3)
         victim.process.send_signal(signal.SIGKILL)
         took = wait_for_change(observer, ("left", "user:alice"), timeout=3 * HEARTBEAT)
         # documented bound: 1.5 x HEARTBEAT after the victim's last beat
         assert took <= 1.5 * HEARTBEAT + 0.5, took
         assert [m["id"] for m in presence("tests.room.death").members] == ["user:bob"]
-        observer.close()
-    finally:
-        victim.stop()
-        survivor.stop()
 
 
 def test_a_graceful_stop_leaves_at_once(django_user_model, transactional_db, redis_client):
-    stopping, staying = _servers_with_heartbeat()
-    try:
-        observer = Tab(staying.url, login(django_user_model, "bob"))
-        join(observer, "tests.room.stop")
-        leaving = Tab(stopping.url, login(django_user_model, "alice"))
-        join(leaving, "tests.room.stop")
-        changes(observer)
+    with alice_watched_by_bob(django_user_model, "tests.room.stop") as (stopping, observer):
         started = time.monotonic()
         stopping.stop()
         wait_for_change(observer, ("left", "user:alice"), timeout=HEARTBEAT)
         assert time.monotonic() - started < HEARTBEAT  # not the death bound
-        observer.close()
-    finally:
-        stopping.stop()
-        staying.stop()
 
 
 def test_an_http_polling_window_joins_and_receives_group_messages(
@@ -215,3 +187,32 @@ def test_holders_beat_and_reap_in_python(redis_client, transactional_db):
     assert holders.reap() == 1
     assert presence("tests.room.reap").count == 0
     assert holders.beat("live-holder") is True and holders.beat("live-holder") is False
+
+
+def test_a_python_join_of_a_user_brings_its_connected_tabs_into_presence(
+    servers, django_user_model, transactional_db, redis_client, opened
+):
+    from floorkit import User
+    from floorkit import join as join_scope
+    from floorkit import leave as leave_scope
+
+    watcher = open_tab(opened, servers[0], login(django_user_model, "bob"))
+    join(watcher, "tests.room.follow")
+    changes(watcher)
+    key_a, key_b = login(django_user_model, "alice"), login(django_user_model, "alice")
+    open_tab(opened, servers[0], key_a)
+    open_tab(opened, servers[1], key_b)
+    join_scope(None, "tests.room.follow", User("alice"), meta={"name": "Alice"})
+    assert wait_for_change(watcher, ("joined", "user:alice"), timeout=2) >= 0
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:  # the second tab's process follows in the background
+        members = {m["id"]: m for m in presence("tests.room.follow").members}
+        if members.get("user:alice", {}).get("windows") == 2:
+            break
+        time.sleep(0.05)
+    assert members["user:alice"]["windows"] == 2 and members["user:alice"]["meta"] == {
+        "name": "Alice"
+    }
+    assert changes(watcher) == []  # one joined for the user, not one per tab
+    leave_scope(None, "tests.room.follow", User("alice"))
+    assert wait_for_change(watcher, ("left", "user:alice"), timeout=2) >= 0

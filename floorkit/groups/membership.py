@@ -85,9 +85,10 @@ def join(
     """
     Put ``scope`` in ``group``; return the sequence number of the membership
     message (of the first join, when the scope was in the group already: then
-    only its metadata changes). The change leaves through the current outbox
-    (``floorkit.testing.capture()`` records it). ``meta`` (a JSON object) is shown in the
-    presence of the scope's members, e.g. a display name or a colour.
+    only its metadata changes). ``meta`` (a JSON object) is shown in the
+    presence of the scope's members, e.g. a display name or a colour. The
+    change leaves through the current outbox (``floorkit.testing.capture()``
+    records it).
 
     Python callers are trusted: authorizers (``floorkit.groups.authorizers``)
     only guard browsers. Raise ``InvalidTarget`` for a bad group name or
@@ -105,30 +106,7 @@ def join(
         ttl = conf.get("LOG_RETENTION")
     else:
         ttl = 0
-    hop = recorder.new_hop()
-    change = MembershipChange(
-        True,
-        address,
-        group,
-        meta_json,
-        _caller_window(request, address),
-        _notice(group, address, True),
-        ttl,
-        request.trace_id,
-        hop,
-    )
-    seq = outbox.current().change_membership(change, f"joining {group}")
-    recorder.emit(
-        "group.joined",
-        request.trace_id,
-        hop,
-        request.parent,
-        None,
-        group=group,
-        scope=address,
-        seq=seq,
-    )
-    return int(seq)
+    return _change(request, True, address, group, meta_json, ttl)
 
 
 def leave(request: Any, group: str, scope: Any = targets.WINDOW) -> int | None:
@@ -140,31 +118,32 @@ def leave(request: Any, group: str, scope: Any = targets.WINDOW) -> int | None:
     """
     request = SignalRequest.coerce(request)
     check_group(group)
-    address = scope_address(scope, request)
+    return _change(request, False, scope_address(scope, request), group, "{}", 0)
+
+
+def _change(
+    request: SignalRequest, joined: bool, scope: str, group: str, meta: str, ttl: int
+) -> int | None:
+    """Hand one join or leave to the current outbox, and trace it when something changed."""
     hop = recorder.new_hop()
     change = MembershipChange(
-        False,
-        address,
+        joined,
+        scope,
         group,
-        "{}",
-        _caller_window(request, address),
-        _notice(group, address, False),
-        0,
+        meta,
+        _caller_window(request, scope),
+        _notice(group, scope, joined),
+        ttl,
         request.trace_id,
         hop,
     )
-    seq = outbox.current().change_membership(change, f"leaving {group}")
+    action = f"{'joining' if joined else 'leaving'} {group}"
+    seq = outbox.current().change_membership(change, action)
     if seq is None:
         return None
+    event = "group.joined" if joined else "group.left"
     recorder.emit(
-        "group.left",
-        request.trace_id,
-        hop,
-        request.parent,
-        None,
-        group=group,
-        scope=address,
-        seq=seq,
+        event, request.trace_id, hop, request.parent, None, group=group, scope=scope, seq=seq
     )
     return int(seq)
 
