@@ -51,6 +51,7 @@ ORDER = (
     "transport_websocket.js",
     "transport_http.js",
     "fallback.js",
+    "groups.js",
     "client.js",
     "page.js",
     "api.js",

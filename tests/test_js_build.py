@@ -124,3 +124,24 @@ def test_the_build_refuses_a_kind_not_in_the_table():
         build_js.check_kinds(sources, build_js.error_kinds())
     sources["calls.js"] = 'reject(new FloorkitError("timeout", "message"));\n'
     build_js.check_kinds(sources, build_js.error_kinds())
+
+
+@needs_node
+def test_the_group_api_checks_its_arguments_before_calling():
+    script = (
+        "const vm = require('vm'); const fs = require('fs');\n"
+        f"const code = fs.readFileSync({json.dumps(str(build_js.CLASSIC))}, 'utf8');\n"
+        "const context = vm.createContext({console: {error: () => {}},"
+        " setTimeout, clearTimeout, setInterval, clearInterval, URL});\n"
+        "vm.runInContext(code, context);\n"
+        "const fk = context.floorkit;\n"
+        "fk.on('presence', () => {});\n"
+        "Promise.allSettled([fk.join(5), fk.leave(''), fk.presence(null)]).then((outcomes) =>\n"
+        "  console.log(JSON.stringify({groups: fk.groups,"
+        " kinds: outcomes.map((o) => o.reason.kind),"
+        " messages: outcomes.map((o) => o.reason.message)})));\n"
+    )
+    answer = json.loads(node("-e", script))
+    assert answer["groups"] == []
+    assert answer["kinds"] == ["bad_request"] * 3
+    assert answer["messages"][0] == "floorkit.join: the group must be a non-empty string"

@@ -11,7 +11,11 @@
  *     .then(({results, jobs, trace}) => ...)
  *     .catch((err) => console.log(err.kind, err.message, err.errorId));
  *   floorkit.on("open", ({window, user, reconnected, mode}) => ...);
- *   // also "close", "error", "hello", "recovery" and "mode"
+ *   // also "close", "error", "hello", "recovery", "mode" and "presence"
+ *   floorkit.join("doc.42").then(({count, members}) => ...);   // groups: docs/groups.md
+ *   floorkit.on("presence", ({group, joined, left, seq}) => ...);
+ *   floorkit.call("doc.comment", {text}, {to: {group: "doc.42"}});
+ *   floorkit.leave("doc.42"); floorkit.presence("doc.42", {limit, offset}); floorkit.groups
  *   floorkit.state      // "connecting" | "open" | "closed"
  *   floorkit.mode       // "websocket" | "http"
  *   floorkit.window     // the server-issued id of this tab's window (null before the first one)
@@ -196,7 +200,7 @@ function debugLogger(root, options) {
 
 // The page's event listeners: floorkit.on(event, fn) / floorkit.off(event, fn).
 
-const EVENTS = ["open", "close", "error", "hello", "recovery", "mode"];
+const EVENTS = ["open", "close", "error", "hello", "recovery", "mode", "presence"];
 
 class Events {
   constructor() {
@@ -1186,6 +1190,90 @@ class Fallback {
   }
 }
 
+// --- src/groups.js ---------------------------------------------------------------------
+
+// Groups and presence in this tab (docs/groups.md): floorkit.join / leave / presence, the
+// groups this window knows it is in, and the "presence" event. Joining, leaving and
+// reading presence are calls of the server's built-in signals floorkit.join,
+// floorkit.leave and floorkit.presence, so they go over the websocket or HTTP alike.
+
+
+class Groups {
+  constructor(call, events) {
+    this.call = call; // (name, kwargs) -> Promise of {results, jobs, trace}
+    this.events = events;
+    this.names = new Set(); // the groups of this window, as last heard
+  }
+
+  // Joins `group` with this window; resolves with the presence snapshot
+  // ({group, count, members, offset, limit}), this tab included.
+  join(group) {
+    return this.checked("join", group, {}).then((answer) => {
+      this.names.add(group);
+      return answer.results[0];
+    });
+  }
+
+  // Leaves `group`; resolves with {group, left} (left: false when it was not in it).
+  leave(group) {
+    return this.checked("leave", group, {}).then((answer) => {
+      this.names.delete(group);
+      return answer.results[0];
+    });
+  }
+
+  // A page of the members of `group` ({limit, offset}: at most 1000, from 0).
+  presence(group, options) {
+    const page = {};
+    ["limit", "offset"].forEach((key) => {
+      if (options && options[key] !== undefined) {
+        page[key] = options[key];
+      }
+    });
+    return this.checked("presence", group, page).then((answer) => answer.results[0]);
+  }
+
+  checked(operation, group, kwargs) {
+    if (typeof group !== "string" || !group) {
+      const message = "floorkit." + operation + ": the group must be a non-empty string";
+      return Promise.reject(new FloorkitError("bad_request", message, null, null));
+    }
+    return this.call("floorkit." + operation, Object.assign({ group: group }, kwargs));
+  }
+
+  // The groups of this window, sorted.
+  list() {
+    return Array.from(this.names).sort();
+  }
+
+  // Every hello says which groups the window is in now.
+  hello(frame) {
+    if (Array.isArray(frame.groups)) {
+      this.names = new Set(frame.groups);
+    }
+  }
+
+  // A pushed signal frame: membership changes update the groups, presence changes are
+  // emitted as "presence" events ({group, joined, left, seq}).
+  signal(frame) {
+    const kwargs = frame.kwargs || {};
+    if (frame.signal === "floorkit.membership" && typeof kwargs.group === "string") {
+      if (kwargs.joined) {
+        this.names.add(kwargs.group);
+      } else {
+        this.names.delete(kwargs.group);
+      }
+    } else if (frame.signal === "floorkit.presence") {
+      this.events.emit("presence", {
+        group: kwargs.group,
+        joined: kwargs.joined || [],
+        left: kwargs.left || [],
+        seq: typeof frame.seq === "number" ? frame.seq : null,
+      });
+    }
+  }
+}
+
 // --- src/client.js ---------------------------------------------------------------------
 
 // The client core: one state machine over the two transports, the calls, the handlers and
@@ -1210,6 +1298,7 @@ class Client {
     this.handlers = new Handlers(this.events);
     this.cursor = new Cursor();
     this.calls = new Calls(this.options);
+    this.groups = new Groups((name, kwargs) => this.call(name, kwargs), this.events);
     this.endpoints = new Endpoints(root, this.options, this.cursor);
     this.state = "closed";
     this.mode = "websocket";
@@ -1327,6 +1416,9 @@ class Client {
       signal: frame.signal,
       seq: typeof frame.seq === "number" ? frame.seq : null,
     });
+    if (typeof frame.signal === "string" && frame.signal.startsWith("floorkit.")) {
+      this.groups.signal(frame); // membership and presence changes
+    }
     return true;
   }
 
@@ -1380,6 +1472,7 @@ class Client {
 
   hello(frame) {
     this.cursor.hello(frame);
+    this.groups.hello(frame);
     this.failures = 0;
     this.helloAt = Date.now();
     const wasHttp = this.mode === "http";
@@ -1597,6 +1690,9 @@ function createApi(client) {
     connect: (name, fn) => client.handlers.connect(name, fn),
     disconnect: (name, fn) => client.handlers.disconnect(name, fn),
     call: (name, kwargs, callOptions) => client.call(name, kwargs, callOptions),
+    join: (group) => client.groups.join(group),
+    leave: (group) => client.groups.leave(group),
+    presence: (group, page) => client.groups.presence(group, page),
     on: (event, fn) => client.events.on(event, fn),
     off: (event, fn) => client.events.off(event, fn),
     start: (config) => client.start(config),
@@ -1623,6 +1719,7 @@ function createApi(client) {
     user: { get: () => cursor.user, enumerable: true },
     seq: { get: () => cursor.seq, enumerable: true },
     epoch: { get: () => cursor.epoch, enumerable: true },
+    groups: { get: () => client.groups.list(), enumerable: true },
     options: { get: () => Object.assign({}, client.options), enumerable: true },
   });
   return api;

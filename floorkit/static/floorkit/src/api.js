@@ -10,7 +10,11 @@
  *     .then(({results, jobs, trace}) => ...)
  *     .catch((err) => console.log(err.kind, err.message, err.errorId));
  *   floorkit.on("open", ({window, user, reconnected, mode}) => ...);
- *   // also "close", "error", "hello", "recovery" and "mode"
+ *   // also "close", "error", "hello", "recovery", "mode" and "presence"
+ *   floorkit.join("doc.42").then(({count, members}) => ...);   // groups: docs/groups.md
+ *   floorkit.on("presence", ({group, joined, left, seq}) => ...);
+ *   floorkit.call("doc.comment", {text}, {to: {group: "doc.42"}});
+ *   floorkit.leave("doc.42"); floorkit.presence("doc.42", {limit, offset}); floorkit.groups
  *   floorkit.state      // "connecting" | "open" | "closed"
  *   floorkit.mode       // "websocket" | "http"
  *   floorkit.window     // the server-issued id of this tab's window (null before the first one)
@@ -68,6 +72,9 @@ export function createApi(client) {
     connect: (name, fn) => client.handlers.connect(name, fn),
     disconnect: (name, fn) => client.handlers.disconnect(name, fn),
     call: (name, kwargs, callOptions) => client.call(name, kwargs, callOptions),
+    join: (group) => client.groups.join(group),
+    leave: (group) => client.groups.leave(group),
+    presence: (group, page) => client.groups.presence(group, page),
     on: (event, fn) => client.events.on(event, fn),
     off: (event, fn) => client.events.off(event, fn),
     start: (config) => client.start(config),
@@ -94,6 +101,7 @@ export function createApi(client) {
     user: { get: () => cursor.user, enumerable: true },
     seq: { get: () => cursor.seq, enumerable: true },
     epoch: { get: () => cursor.epoch, enumerable: true },
+    groups: { get: () => client.groups.list(), enumerable: true },
     options: { get: () => Object.assign({}, client.options), enumerable: true },
   });
   return api;

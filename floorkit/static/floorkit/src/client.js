@@ -21,6 +21,7 @@ import { Endpoints } from "./http.js";
 import { WebSocketTransport } from "./transport_websocket.js";
 import { HttpTransport } from "./transport_http.js";
 import { Fallback } from "./fallback.js";
+import { Groups } from "./groups.js";
 
 export class Client {
   constructor(root) {
@@ -31,6 +32,7 @@ export class Client {
     this.handlers = new Handlers(this.events);
     this.cursor = new Cursor();
     this.calls = new Calls(this.options);
+    this.groups = new Groups((name, kwargs) => this.call(name, kwargs), this.events);
     this.endpoints = new Endpoints(root, this.options, this.cursor);
     this.state = "closed";
     this.mode = "websocket";
@@ -148,6 +150,9 @@ export class Client {
       signal: frame.signal,
       seq: typeof frame.seq === "number" ? frame.seq : null,
     });
+    if (typeof frame.signal === "string" && frame.signal.startsWith("floorkit.")) {
+      this.groups.signal(frame); // membership and presence changes
+    }
     return true;
   }
 
@@ -201,6 +206,7 @@ export class Client {
 
   hello(frame) {
     this.cursor.hello(frame);
+    this.groups.hello(frame);
     this.failures = 0;
     this.helloAt = Date.now();
     const wasHttp = this.mode === "http";

@@ -1,6 +1,6 @@
 // The page's event listeners: floorkit.on(event, fn) / floorkit.off(event, fn).
 
-export const EVENTS = ["open", "close", "error", "hello", "recovery", "mode"];
+export const EVENTS = ["open", "close", "error", "hello", "recovery", "mode", "presence"];
 
 export class Events {
   constructor() {
