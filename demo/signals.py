@@ -11,21 +11,49 @@ import time
 from rq import get_current_job
 
 from demo.models import Note
-from floorkit import BROADCAST, USER, WINDOW, AsyncSignal, Window, call, connect, declare
+from floorkit import (
+    USER,
+    WINDOW,
+    AsyncSignal,
+    Group,
+    Window,
+    call,
+    connect,
+    declare,
+    group,
+)
 from floorkit.delivery.redis_client import get_redis
+from floorkit.groups.authorizers import authorize
 
-# --- Chat (/) -------------------------------------------------------------------------
+# --- Chat (/) and Rooms (/rooms/) -------------------------------------------------------
 
 declare("demo.chat.show")  # JS handlers only: {text, room, author}
+
+ROOMS = ["lobby", "python", "django"]  # the Rooms page's list; any other name works too
+COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#008080", "#9a6324"]
+
+
+def room_group(room: str) -> str:
+    """The group of a chat room: ``demo.room.<room>``."""
+    return f"demo.room.{room}"
+
+
+@group("demo.room.{name}", auth_required=False)
+def can_enter_room(request, name: str):
+    """Anyone may enter a room; the presence shows their name and a colour of their own."""
+    who = request.username or f"guest {(request.session or request.window or '?')[:4]}"
+    return {"name": who, "color": COLORS[sum(map(ord, who)) % len(COLORS)]}
 
 
 @connect(path="demo.chat.message")
 def on_message(request, text: str, room: str = "lobby"):
-    """A browser posts a chat line; every connected tab sees it."""
+    """A browser posts a chat line to a room: its members see it, and so does the sender."""
     text = text.strip()[:500]
     if not text:
         return {"sent": False}
-    call("demo.chat.show", request, BROADCAST, text=text, room=room, author=request.username)
+    authorize(request, room_group(room))  # only to a room the sender may enter
+    to = [Group(room_group(room)), WINDOW] if request.window else Group(room_group(room))
+    call("demo.chat.show", request, to, text=text, room=room, author=request.username)
     return {"sent": True}
 
 

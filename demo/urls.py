@@ -4,6 +4,7 @@ from demo import views
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("rooms/", views.rooms, name="rooms"),
     path("job/", views.job, name="job"),
     path("notes/", views.notes, name="notes"),
     path("resilience/", views.resilience, name="resilience"),

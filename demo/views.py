@@ -6,10 +6,12 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from demo.management.commands.rundemo import DEMO_USERS
 from demo.models import Note
+from demo.signals import ROOMS, room_group
 
 # (url name, title) of every page, for the navigation bar of demo/base.html
 PAGES = [
     ("index", "Chat"),
+    ("rooms", "Rooms"),
     ("job", "Long job"),
     ("notes", "AsyncSignal"),
     ("resilience", "Resilience"),
@@ -27,8 +29,31 @@ def page(request, name, template, **context):
 
 @ensure_csrf_cookie
 def index(request):
-    """Chat: BROADCAST to everyone, a private message to one user."""
+    """Chat in the lobby (the session joins it here, in the view), a private message to one user."""
+    enter_lobby(request)
     return page(request, "index", "demo/index.html")
+
+
+def enter_lobby(request) -> None:
+    """Put every tab of this session in the lobby's group; the page works without Redis too."""
+    from floorkit import SESSION, join
+    from floorkit.exceptions import RedisUnavailable
+    from floorkit.groups.authorizers import authorize
+    from floorkit.signals.request import SignalRequest
+
+    if request.session.session_key is None:
+        request.session.save()
+    caller = SignalRequest.from_request(request)
+    try:
+        join(caller, room_group("lobby"), SESSION, authorize(caller, room_group("lobby")))
+    except RedisUnavailable:
+        pass  # the page says it cannot connect
+
+
+@ensure_csrf_cookie
+def rooms(request):
+    """Rooms: pick one, see who is here live, chat with them."""
+    return page(request, "rooms", "demo/rooms.html", rooms=ROOMS)
 
 
 @ensure_csrf_cookie

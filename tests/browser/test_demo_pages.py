@@ -82,7 +82,7 @@ def test_chat(pages, django_user_model):
 
     # The nav links every page.
     links = alice.locator("nav a").all_inner_texts()
-    assert links == ["Chat", "Long job", "AsyncSignal", "Resilience", "Trace"]
+    assert links == ["Chat", "Rooms", "Long job", "AsyncSignal", "Resilience", "Trace"]
     screenshot(alice, "chat")
 
 
