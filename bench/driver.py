@@ -19,6 +19,9 @@ Modes:
     bcast  C connections that record publish-to-receipt latency of every
            broadcast frame (a frame containing "bench_seq"/"bench_ts", whatever
            the envelope), until each saw --expect frames or the deadline.
+           With --rooms A,B the connections join the rooms in turn (the peer's
+           own way, --join-style) before READY; only the members of A wait for
+           --expect frames, and frames reaching the others are counted as leaked.
     idle   C connections that just stay open (RSS per idle connection).
 
 Wire protocols (--proto):
@@ -94,6 +97,29 @@ class Conn:
         for frame in hello:
             await ws.send(frame if isinstance(frame, str) else json.dumps(frame))
         return self
+
+    async def join(self, room, style):
+        """Join ``room`` the peer's way and wait until it is done (where the peer says so)."""
+        ws = self.ws
+        if style == "socketio":
+            await ws.send("421" + json.dumps(["join", room]))
+            done = lambda msg: msg.startswith("431")  # noqa: E731
+        elif style == "floorkit":
+            frame = {"type": "call", "id": 1, "signal": "floorkit.join", "kwargs": {"group": room}}
+            await ws.send(json.dumps(frame))
+            done = lambda msg: '"id":1' in msg and ('"result"' in msg or '"error"' in msg)  # noqa: E731
+        else:
+            await ws.send(json.dumps({"join": room}))
+            if style != "channels":
+                return
+            done = lambda msg: '"joined"' in msg  # noqa: E731
+        while True:
+            msg = await ws.recv()
+            if done(msg):
+                if '"error"' in msg:
+                    raise RuntimeError(f"join refused: {msg[:120]!r}")
+                return
+            await self.handle_control(msg)
 
     async def handle_control(self, msg):
         if self.proto == "socketio" and msg == "2":
@@ -218,6 +244,13 @@ async def mode_calls(args):
 
 async def mode_bcast(args):
     conns, failed, errors = await open_all(args, args.clients)
+    rooms = args.rooms.split(",") if args.rooms else []
+    members = conns
+    if rooms:
+        await asyncio.gather(
+            *(c.join(rooms[i % len(rooms)], args.join_style) for i, c in enumerate(conns))
+        )
+        members = [c for i, c in enumerate(conns) if i % len(rooms) == 0]
     emit("READY", {"connected": len(conns), "failed": failed, "errors": errors})
     go = await read_line()
     if not go.startswith("GO"):
@@ -228,6 +261,14 @@ async def mode_bcast(args):
     last_recv = [0.0]
     first_recv = [0.0]
     bad = [0]
+    leaked = [0]
+
+    async def outsider(conn):  # not in the room: every frame it gets is a leak
+        async for msg in conn.ws:
+            if "bench_ts" in msg:
+                leaked[0] += 1
+            else:
+                await conn.handle_control(msg)
 
     async def reader(conn):
         got = 0
@@ -251,9 +292,10 @@ async def mode_bcast(args):
             else:
                 await conn.handle_control(msg)
 
-    tasks = [asyncio.create_task(reader(c)) for c in conns]
+    tasks = [asyncio.create_task(reader(c)) for c in members]
+    others = [asyncio.create_task(outsider(c)) for c in conns if c not in members]
     _done, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.time()))
-    for t in pending:
+    for t in [*pending, *others]:
         t.cancel()
     timed_out = len(pending)
     c1, t_end = cpu_seconds(), time.time()
@@ -268,6 +310,8 @@ async def mode_bcast(args):
             "wall_s": t_end - t_go,
             "unparsed": bad[0],
             "connected": len(conns),
+            "members": len(members),
+            "leaked": leaked[0],
             "clients_timed_out": timed_out,
         },
     )
@@ -304,6 +348,12 @@ def main():
     ap.add_argument("--warmup", type=float, default=0.5)
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--expect", type=int, default=0)
+    ap.add_argument(
+        "--rooms", default="", help="bcast: rooms joined in turn (the first is sent to)"
+    )
+    ap.add_argument(
+        "--join-style", choices=["plain", "channels", "socketio", "floorkit"], default="plain"
+    )
     ap.add_argument("--connect-concurrency", type=int, default=64)
     ap.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     args = ap.parse_args()

@@ -51,8 +51,10 @@ def main() -> None:
         used = redis.info("memory")["used_memory"] - before
         print(f"members: {args.members}")
         print(f"connect + join: {took / args.members * 1e6:.0f} us per member (one process)")
-        print(f"Redis memory: {used / args.members:.0f} bytes per member in all "
-              f"({used / 2**20:.1f} MiB: message logs of each window included)")
+        print(
+            f"Redis memory: {used / args.members:.0f} bytes per member in all "
+            f"({used / 2**20:.1f} MiB: message logs of each window included)"
+        )
         group_keys = [f"floorkit:{kind}:bench.big" for kind in ("pjoin", "pmeta", "pcnt")]
         presence_bytes = sum(redis.memory_usage(k, samples=0) or 0 for k in group_keys)
         window_keys = ["floorkit:win:w1", "floorkit:wgrp:w1", "floorkit:grp:window:w1"]
@@ -60,22 +62,28 @@ def main() -> None:
         log_bytes = redis.memory_usage("floorkit:log:window:w1", samples=0) or 0
         print(f"  the group's presence: {presence_bytes / args.members:.0f} bytes per member")
         print(f"  each connected window's records and membership: {window_bytes} bytes")
-        print(f"  each window's message log (the join's notice): {log_bytes} bytes, "
-              "expiring after LOG_RETENTION")
+        print(
+            f"  each window's message log (the join's notice): {log_bytes} bytes, "
+            "expiring after LOG_RETENTION"
+        )
         reads = []
         for _ in range(50):
             started = time.perf_counter()
             page = presence("bench.big", limit=100, offset=args.members // 2)
             reads.append(time.perf_counter() - started)
         assert page.count == args.members and len(page.members) == 100
-        print(f"presence(limit=100) from the middle: median {statistics.median(reads) * 1e3:.2f} ms")
+        print(
+            f"presence(limit=100) from the middle: median {statistics.median(reads) * 1e3:.2f} ms"
+        )
         sends = []
-        for n in range(50):
+        for _ in range(50):
             started = time.perf_counter()
             call("demo.chat.show", None, Group("bench.big"), text="x", room="big", author=None)
             sends.append(time.perf_counter() - started)
-        print(f"call() to the group: median {statistics.median(sends) * 1e3:.2f} ms "
-              "(one log write, one publish)")
+        print(
+            f"call() to the group: median {statistics.median(sends) * 1e3:.2f} ms "
+            "(one log write, one publish)"
+        )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ Per peer and run (peer order rotates between runs), on one fresh server:
   bcast    100 and 1,000 clients; a separate publisher process sends M
            messages through the peer's Redis path: deliveries/s and
            publish-to-receipt latency
+  group    100 and 1,000 members of one room (Socket.IO rooms, Channels groups,
+           floorkit groups joined with the browser's floorkit.join, the bare
+           server's rooms) while as many connections sit in another room; the
+           publisher sends to the first: deliveries/s, latency, server CPU
 Metrics are medians over --runs, reported as ratios to Channels. See
 bench/README.md.
 """
@@ -307,6 +311,8 @@ def peer_specs():
             ),
             "url": lambda port: f"ws://127.0.0.1:{port}/ws",
             "proto": "plain",
+            "join": "channels",
+            "rooms": ("ga", "gb"),
             "hello": [],
             "publisher": venv_py("channels"),
         },
@@ -327,6 +333,8 @@ def peer_specs():
             ),
             "url": lambda port: f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket",
             "proto": "socketio",
+            "join": "socketio",
+            "rooms": ("ga", "gb"),
             "hello": [],
             "publisher": venv_py("socketio"),
         },
@@ -340,6 +348,8 @@ def peer_specs():
             ),
             "url": lambda port: f"ws://127.0.0.1:{port}/",
             "proto": "plain",
+            "join": "plain",
+            "rooms": ("ga", "gb"),
             "hello": [],
             "publisher": venv_py("bare"),
         },
@@ -353,6 +363,8 @@ def peer_specs():
             ),
             "url": floorkit_adapter.ws_url,
             "proto": "plain",
+            "join": "floorkit",  # the browser API: a floorkit.join call (presence included)
+            "rooms": ("bench.ga", "bench.gb"),
             "hello": floorkit_adapter.HELLO_FRAMES,
             "publisher": Path(floorkit_adapter.PYTHON),
             "publish_ready": floorkit_adapter.publish_ready,
@@ -500,21 +512,28 @@ def sc_calls(ctx, clients, duration, warmup):
     }
 
 
-def sc_bcast(ctx, clients, messages):
+def sc_bcast(ctx, clients, messages, group=False):
+    """
+    Broadcast ``messages`` to ``clients`` connections; with ``group``, to the
+    ``clients`` members of one room while as many connections sit in another
+    room (a group send must pick its members).
+    """
     spec, port, sid, cfg = ctx["spec"], ctx["port"], ctx["sid"], ctx["cfg"]
-    tag = f"{ctx['tag']}-bcast{clients}"
+    tag = f"{ctx['tag']}-{'group' if group else 'bcast'}{clients}"
     if spec.get("publish_ready") and not spec["publish_ready"]():
         return {"skipped": "publish_floorkit() in bench/peers/floorkit_adapter.py is still a stub"}
-    drivers = start_drivers(
-        spec, port, "bcast", clients, cfg.client_procs, ["--expect", messages], ctx["logdir"], tag
-    )
+    extra, room_args, total = ["--expect", messages], [], clients
+    if group:
+        extra += ["--rooms", ",".join(spec["rooms"]), "--join-style", spec["join"]]
+        room_args, total = ["--room", spec["rooms"][0]], 2 * clients
+    drivers = start_drivers(spec, port, "bcast", total, cfg.client_procs, extra, ctx["logdir"], tag)
     pub = None
     try:
         connected, failed, errors = wait_ready(drivers, 180, ctx["logdir"], tag)
         if failed:
-            raise DriverError(f"{failed} of {clients} connections failed: {errors}")
+            raise DriverError(f"{failed} of {total} connections failed: {errors}")
         time.sleep(cfg.settle)
-        wait_quiet(sid, max_s=2.0)
+        wait_quiet(sid, max_s=20.0 if group else 2.0)  # joins' presence events drain first
         pub_time = messages / cfg.bcast_rate if cfg.bcast_rate > 0 else 0.0
         deadline = time.time() + pub_time + cfg.bcast_timeout
         s0, m0, g0 = tree_cpu_s(sid), machine_busy_s(), time.time()
@@ -534,6 +553,7 @@ def sc_bcast(ctx, clients, messages):
                     messages,
                     "--rate",
                     cfg.bcast_rate,
+                    *room_args,
                 ],
                 stdout=subprocess.PIPE,
                 stderr=err,
@@ -564,7 +584,8 @@ def sc_bcast(ctx, clients, messages):
             PROCS.kill(d, grace=3)
     lat = sorted(x for r in results for x in r["lat_us"])
     received = len(lat)
-    expected = messages * connected
+    members = sum(r.get("members", r["connected"]) for r in results) if group else connected
+    expected = messages * members
     last = max((r["last_recv"] for r in results if r["received"]), default=0.0)
     span = last - pubres["t0"] if received else 0.0
     # CPU is sampled just before GO and after the drivers report; the server is
@@ -574,7 +595,9 @@ def sc_bcast(ctx, clients, messages):
     cli_cpu_s = [r["client_cpu_s"] for r in results]
     client_cpu = [c / busy * 100 for c in cli_cpu_s]
     return {
-        "clients": connected,
+        "clients": members,
+        "connections": connected,
+        "leaked": sum(r.get("leaked", 0) for r in results),
         "client_procs": len(drivers),
         "messages": messages,
         "rate": cfg.bcast_rate,
@@ -676,6 +699,8 @@ def run_peer(peer, spec, cfg, redis_url, logdir, run_idx):
             plan.append((f"calls{c}", lambda c=c: sc_calls(ctx, c, cfg.duration, cfg.warmup)))
         for c, m in cfg.bcast if "bcast" in cfg.scenarios else ():
             plan.append((f"bcast{c}", lambda c=c, m=m: sc_bcast(ctx, c, m)))
+        for c, m in cfg.groups if "group" in cfg.scenarios else ():
+            plan.append((f"group{c}", lambda c=c, m=m: sc_bcast(ctx, c, m, group=True)))
         for name, fn in plan:
             if server.poll() is not None:
                 out["scenarios"][name] = {"error": f"server died: {last_lines(log_path, 3)}"}
@@ -773,6 +798,25 @@ def metric_defs(cfg):
                 "{:.1f}",
             )
         )
+    for c, _m in cfg.groups:
+        for key, label, field, better, fmt in (
+            (
+                "dps",
+                f"group deliveries/s, {c:,} members (+{c:,} outside)",
+                "deliveries_per_s",
+                "higher",
+                "{:.0f}",
+            ),
+            ("p99", f"group p99 ms, {c:,} members", "p99_ms", "lower", "{:.1f}"),
+            (
+                "cpu",
+                f"group server CPU us/delivery, {c:,} members",
+                "server_us_per_op",
+                "lower",
+                "{:.1f}",
+            ),
+        ):
+            defs.append((f"group{c}_{key}", label, f"group{c}", field, better, fmt))
     defs.append(
         (
             "idle_kib",
@@ -977,8 +1021,13 @@ def parse_args(argv=None):
     ap.add_argument("--call-clients", help="comma list (default 1,50)")
     ap.add_argument(
         "--scenarios",
-        default="idle,calls,bcast",
-        help="comma list out of idle,calls,bcast (default: all)",
+        default="idle,calls,bcast,group",
+        help="comma list out of idle,calls,bcast,group (default: all)",
+    )
+    ap.add_argument(
+        "--groups",
+        help="group sends, comma list MEMBERSxMESSAGES (as many connections sit in another "
+        "room; default 100x200,1000x20; quick 100x30,1000x5)",
     )
     ap.add_argument(
         "--bcast", help="comma list CLIENTSxMESSAGES (default 100x200,1000x20; quick 100x30,1000x5)"
@@ -1027,13 +1076,17 @@ def parse_args(argv=None):
         tuple(int(y) for y in x.split("x"))
         for x in (cfg.bcast or ("100x30,1000x5" if q else "100x200,1000x20")).split(",")
     ]
+    cfg.groups = [
+        tuple(int(y) for y in x.split("x"))
+        for x in (cfg.groups or ("100x30,1000x5" if q else "100x200,1000x20")).split(",")
+    ]
     cfg.bcast_timeout = cfg.bcast_timeout or (5.0 if q else 15.0)
     cfg.idle_clients = cfg.idle_clients or (300 if q else 2000)
     cfg.settle = cfg.settle if cfg.settle is not None else (0.5 if q else 1.0)
     cfg.peers = [p.strip() for p in cfg.peers.split(",") if p.strip()]
     cfg.scenarios = {x.strip() for x in cfg.scenarios.split(",") if x.strip()}
-    if not cfg.scenarios <= {"idle", "calls", "bcast"}:
-        ap.error(f"unknown scenario(s) {sorted(cfg.scenarios)}; choose from idle,calls,bcast")
+    if not cfg.scenarios <= {"idle", "calls", "bcast", "group"}:
+        ap.error(f"unknown scenario(s) {sorted(cfg.scenarios)}; choose from idle,calls,bcast,group")
     bad = [p for p in cfg.peers if p not in ALL_PEERS]
     if bad:
         ap.error(f"unknown peer(s) {bad}; choose from {ALL_PEERS}")
@@ -1111,7 +1164,13 @@ def main(argv=None):
         f"{v['expected']} deliveries missing"
         for r in runs
         for sc, v in r.get("scenarios", {}).items()
-        if sc.startswith("bcast") and v.get("received", 0) < v.get("expected", 0)
+        if sc.startswith(("bcast", "group")) and v.get("received", 0) < v.get("expected", 0)
+    ]
+    failures += [
+        f"{r['peer']} run {r['run']} {sc}: {v['leaked']} deliveries to connections outside the room"
+        for r in runs
+        for sc, v in r.get("scenarios", {}).items()
+        if v.get("leaked")
     ]
     failures += [
         f"{r['peer']} run {r['run']} idle: {v['connected'] - v['alive_at_measure']} of "

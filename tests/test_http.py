@@ -20,7 +20,7 @@ def csrf_client(django_user_model=None, username=None) -> Client:
     if username:
         django_user_model.objects.create_user(username, password="pw")
         assert client.login(username=username, password="pw")
-    client.get("/")  # sets the csrftoken cookie (ensure_csrf_cookie on the demo page)
+    client.get("/rooms/")  # sets the csrftoken cookie (ensure_csrf_cookie); joins no group
     return client
 
 

@@ -6,7 +6,10 @@ Runs in bench/.venvs/bare. No framework at all:
   is answered with ``{"type":"result","id":N,"ok":true,"results":[kwargs]}``;
 * broadcast: one subscriber greenlet listens on the Redis channel
   ``bench:broadcast`` and sends every message verbatim to every connected
-  socket, one after the other.
+  socket, one after the other;
+* rooms: ``{"join": ROOM}`` puts the socket in ROOM; a message on
+  ``bench:room:<ROOM>`` (the same subscriber, pattern-subscribed) goes to the
+  sockets of that room only.
 
     python bare_server.py --port 8001 --redis-url redis://127.0.0.1:6390/0
 """
@@ -26,6 +29,7 @@ from geventwebsocket.handler import WebSocketHandler  # noqa: E402
 
 CHANNEL = "bench:broadcast"
 clients = set()
+rooms = {}  # room -> sockets
 
 
 def app(environ, start_response):
@@ -40,7 +44,9 @@ def app(environ, start_response):
             if raw is None:
                 break
             msg = json.loads(raw)
-            if msg.get("type") == "call":
+            if "join" in msg:
+                rooms.setdefault(msg["join"], set()).add(ws)
+            elif msg.get("type") == "call":
                 ws.send(
                     json.dumps(
                         {
@@ -55,17 +61,23 @@ def app(environ, start_response):
         pass
     finally:
         clients.discard(ws)
+        for members in rooms.values():
+            members.discard(ws)
     return []
 
 
 def fanout(redis_url):
     pubsub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(CHANNEL)
+    pubsub.psubscribe("bench:room:*")
     for item in pubsub.listen():
         data = item["data"]
         if isinstance(data, bytes):
             data = data.decode()
-        for ws in list(clients):
+        targets = clients
+        if item["type"] == "pmessage":
+            targets = rooms.get(item["channel"].decode()[len("bench:room:") :], ())
+        for ws in list(targets):
             try:
                 ws.send(data)
             except Exception:

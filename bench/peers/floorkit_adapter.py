@@ -104,10 +104,11 @@ def publish_ready():
     return not getattr(publish_floorkit, "bench_stub", False)
 
 
-def floorkit_publisher(redis_url):
+def floorkit_publisher(redis_url, room=None):
     """Set Django up (outside the timed window, as the other peers build their
     clients first) and return ``send(payload)``, which publishes through the
-    public API a user calls: ``floorkit.call("bench.broadcast", None, BROADCAST, **payload)``."""
+    public API a user calls: ``floorkit.call("bench.broadcast", None, BROADCAST, **payload)``,
+    or to ``Group(room)`` with ``room``."""
     import sys
 
     os.environ.update(server_env(redis_url))
@@ -115,10 +116,12 @@ def floorkit_publisher(redis_url):
     import django
 
     django.setup()
-    from floorkit import BROADCAST, call
+    from floorkit import BROADCAST, Group, call
+
+    to = Group(room) if room else BROADCAST
 
     def send(payload):
-        call("bench.broadcast", None, BROADCAST, **payload)
+        call("bench.broadcast", None, to, **payload)
 
     return send
 

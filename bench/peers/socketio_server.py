@@ -38,6 +38,11 @@ def build(redis_url):
         transports=["websocket"],
     )
 
+    @sio.on("join")
+    def join(sid, room):
+        sio.enter_room(sid, room)
+        return True
+
     @sio.on("call")
     def call(sid, data):
         return {"type": "result", "id": data["id"], "ok": True, "results": [data.get("kwargs", {})]}

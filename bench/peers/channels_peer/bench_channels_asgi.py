@@ -8,7 +8,8 @@ with ``channels_redis.pubsub.RedisPubSubChannelLayer``.
 * broadcast: every consumer is in the group ``bench`` (joined before the
   handshake is accepted); a separate process calls
   ``channel_layer.group_send("bench", {"type": "bench.broadcast", "text": ...})``
-  and each consumer forwards ``text`` verbatim.
+  and each consumer forwards ``text`` verbatim;
+* rooms: ``{"join": ROOM}`` adds the consumer to the group ROOM (``group_add``).
 
 No auth/session middleware: this is the framework's floor, as for the other peers.
 """
@@ -34,7 +35,10 @@ class BenchConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         msg = json.loads(text_data)
-        if msg.get("type") == "call":
+        if "join" in msg:
+            await self.channel_layer.group_add(msg["join"], self.channel_name)
+            await self.send(text_data=json.dumps({"joined": msg["join"]}))
+        elif msg.get("type") == "call":
             await self.send(
                 text_data=json.dumps(
                     {
