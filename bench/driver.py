@@ -247,9 +247,25 @@ async def mode_bcast(args):
     rooms = args.rooms.split(",") if args.rooms else []
     members = conns
     if rooms:
-        await asyncio.gather(
-            *(c.join(rooms[i % len(rooms)], args.join_style) for i, c in enumerate(conns))
-        )
+        # a few joins at a time: with presence, every join is an event to every member
+        # (N joins, N²/2 frames), a storm this scenario is not about (presence_churn.py is)
+        sem = asyncio.Semaphore(args.join_concurrency)
+
+        async def join(i, conn):
+            async with sem:
+                await conn.join(rooms[i % len(rooms)], args.join_style)
+
+        await asyncio.gather(*(join(i, c) for i, c in enumerate(conns)))
+
+        async def settle(conn):  # read what the joins caused until the line is quiet
+            while True:
+                try:
+                    msg = await asyncio.wait_for(conn.ws.recv(), 1.0)
+                except TimeoutError:
+                    return
+                await conn.handle_control(msg)
+
+        await asyncio.gather(*(settle(c) for c in conns))
         members = [c for i, c in enumerate(conns) if i % len(rooms) == 0]
     emit("READY", {"connected": len(conns), "failed": failed, "errors": errors})
     go = await read_line()
@@ -351,6 +367,7 @@ def main():
     ap.add_argument(
         "--rooms", default="", help="bcast: rooms joined in turn (the first is sent to)"
     )
+    ap.add_argument("--join-concurrency", type=int, default=4)
     ap.add_argument(
         "--join-style", choices=["plain", "channels", "socketio", "floorkit"], default="plain"
     )
