@@ -278,6 +278,7 @@ async def mode_bcast(args):
     first_recv = [0.0]
     bad = [0]
     leaked = [0]
+    other = [0]
 
     async def outsider(conn):  # not in the room: every frame it gets is a leak
         async for msg in conn.ws:
@@ -306,6 +307,7 @@ async def mode_bcast(args):
                     first_recv[0] = now
                 last_recv[0] = now
             else:
+                other[0] += 1
                 await conn.handle_control(msg)
 
     tasks = [asyncio.create_task(reader(c)) for c in members]
@@ -328,6 +330,7 @@ async def mode_bcast(args):
             "connected": len(conns),
             "members": len(members),
             "leaked": leaked[0],
+            "other_frames": other[0],
             "clients_timed_out": timed_out,
         },
     )

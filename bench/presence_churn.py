@@ -6,7 +6,7 @@ from a churner sending its join to that member receiving the churner's
 ``floorkit.presence`` "joined" event, which goes to every member.
 
     bench/.venvs/driver/bin/python bench/presence_churn.py [--members 1000]
-        [--churners 4] [--duration 10]
+        [--churners 16] [--duration 10]
 
 Runs in the load driver's venv (asyncio + websockets, bench/setup_peers.sh);
 starts a private redis-server and floorkit's server from the project's .venv
@@ -77,9 +77,13 @@ async def main(args, url):
     latencies: list[float] = []
     delivered = [0]
 
+    last_frame = [time.time()]
+    churning = [False]
+
     async def observe():
         async for msg in observer:
-            if '"floorkit.presence"' in msg:
+            last_frame[0] = time.time()
+            if churning[0] and '"floorkit.presence"' in msg:
                 delivered[0] += 1
                 frame = json.loads(msg)
                 for entry in frame["kwargs"]["joined"]:
@@ -89,11 +93,14 @@ async def main(args, url):
 
     async def drain(ws):  # the other members read their presence events too
         async for _msg in ws:
-            pass
+            last_frame[0] = time.time()
 
     watchers = [asyncio.create_task(observe())]
     watchers += [asyncio.create_task(drain(ws)) for ws in members[1:]]
-    await asyncio.sleep(2)  # the joins' own presence events drain
+    # the members' own joins sent N²/2 presence events: churn starts once they are read
+    while time.time() - last_frame[0] < 1.0:
+        await asyncio.sleep(0.2)
+    churning[0] = True
     operations = [0]
     stop_at = time.time() + args.duration
 
@@ -109,9 +116,11 @@ async def main(args, url):
 
     started = time.time()
     cpu0 = run_ws.tree_cpu_s(args.server_pid)
+    client0 = time.process_time()
     await asyncio.gather(*(churner() for _ in range(args.churners)))
     elapsed = time.time() - started
     cpu = run_ws.tree_cpu_s(args.server_pid) - cpu0
+    client_cpu = time.process_time() - client0
     await asyncio.sleep(1)
     for task in watchers:
         task.cancel()
@@ -126,13 +135,15 @@ async def main(args, url):
         "samples": len(latencies),
         "server_cpu_us_per_join_or_leave": cpu / operations[0] * 1e6 if operations[0] else None,
         "server_cpu_pct": cpu / elapsed * 100,
+        # one client process reads every member's events: near 100 % it is the bottleneck
+        "client_cpu_pct": client_cpu / elapsed * 100,
     }
 
 
 def run():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--members", type=int, default=1000)
-    ap.add_argument("--churners", type=int, default=4)
+    ap.add_argument("--churners", type=int, default=16)
     ap.add_argument("--duration", type=float, default=10.0)
     args = ap.parse_args()
     run_ws.raise_nofile()

@@ -598,6 +598,7 @@ def sc_bcast(ctx, clients, messages, group=False):
         "clients": members,
         "connections": connected,
         "leaked": sum(r.get("leaked", 0) for r in results),
+        "other_frames": sum(r.get("other_frames", 0) for r in results),
         "client_procs": len(drivers),
         "messages": messages,
         "rate": cfg.bcast_rate,
