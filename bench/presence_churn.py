@@ -48,7 +48,9 @@ async def open_tab(url):
 async def call(ws, ids, signal, group):
     """Send a call and wait for its answer, skipping pushed frames."""
     n = next(ids)
-    await ws.send(json.dumps({"type": "call", "id": n, "signal": signal, "kwargs": {"group": group}}))
+    await ws.send(
+        json.dumps({"type": "call", "id": n, "signal": signal, "kwargs": {"group": group}})
+    )
     marker = f'"id":{n},'
     while True:
         msg = await ws.recv()
