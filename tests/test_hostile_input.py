@@ -674,4 +674,5 @@ def test_the_module_covers_at_least_300_inputs():
         + 3
         + 4
     )
+    print(f"hostile inputs: {count}")
     assert count >= 300, count

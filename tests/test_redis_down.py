@@ -46,6 +46,7 @@ def test_a_call_fails_with_redis_unavailable_when_redis_stops_answering(own_redi
         started = time.monotonic()
         answer = tab.call("tests.anonymous", to="WINDOW", text="frozen")
         waited = time.monotonic() - started
+        print(f"redis_unavailable after {waited:.2f}s (REDIS_TIMEOUT 1 s)")
         assert answer["type"] == "error" and answer["kind"] == "redis_unavailable", answer
         assert waited < 4, waited  # REDIS_TIMEOUT (1 s) plus slack, not forever
         os.kill(own_redis.process.pid, signal.SIGCONT)

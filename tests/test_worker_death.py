@@ -90,6 +90,7 @@ def test_a_killed_workers_delayed_job_is_retried_by_another_worker(redis_client,
     (job_id,) = call("death.hangs_once", SignalRequest(), marker=marker).jobs
     killed = kill_mid_job(redis_client, workers, marker)
     wait_for(lambda: attempts(redis_client, marker) == [1, 2], 3 * LEASE + 15, "the retry")
+    print(f"retried {time.monotonic() - killed:.1f}s after SIGKILL (lease {LEASE}s)")
     assert time.monotonic() - killed < 3 * LEASE + 15
     job = Job.fetch(job_id, connection=redis_client, serializer=JSONSerializer)
     wait_for(lambda: job.get_status(refresh=True) == "finished", 10, "the retried job's end")
@@ -102,6 +103,7 @@ def test_a_killed_workers_job_without_retries_fails_saying_the_worker_died(redis
     killed = kill_mid_job(redis_client, workers, marker)
     failed = FailedJobRegistry("default", connection=redis_client)
     wait_for(lambda: job_id in failed.get_job_ids(), 3 * LEASE + 15, "the failure")
+    print(f"failed {time.monotonic() - killed:.1f}s after SIGKILL (lease {LEASE}s)")
     assert time.monotonic() - killed < 3 * LEASE + 15
     job = Job.fetch(job_id, connection=redis_client, serializer=JSONSerializer)
     assert job.get_status() == "failed"
@@ -115,6 +117,7 @@ def test_a_killed_workers_async_signal_job_is_retried(redis_client, workers):
     job_id = death_signals.hangs.send(sender=None, marker=marker)
     killed = kill_mid_job(redis_client, workers, marker)
     wait_for(lambda: attempts(redis_client, marker) == [1, 2], 3 * LEASE + 15, "the retry")
+    print(f"retried {time.monotonic() - killed:.1f}s after SIGKILL (lease {LEASE}s)")
     assert time.monotonic() - killed < 3 * LEASE + 15
     queue = get_queue("default")
     job = Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
@@ -128,4 +131,5 @@ def test_with_default_settings_a_dead_workers_job_is_retried_within_60_seconds(
     call("death.hangs_once", SignalRequest(), marker=marker)
     killed = kill_mid_job(redis_client, workers, marker, lease=None)
     wait_for(lambda: attempts(redis_client, marker) == [1, 2], 60, "the retry")
+    print(f"retried {time.monotonic() - killed:.1f}s after SIGKILL (default lease)")
     assert time.monotonic() - killed < 60
