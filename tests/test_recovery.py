@@ -181,3 +181,24 @@ def test_log_expires_and_broadcast_is_one_write(redis_client, settings):
     assert [k for k in redis_client.keys("floorkit:log:*") if not k.endswith(b":last")] == [
         b"floorkit:log:broadcast"
     ]
+
+
+def test_messages_published_while_the_routers_pubsub_was_away_reach_open_tabs(alice, redis_client):
+    server = Server(subprocess_env()).start()
+    try:
+        tab = Tab(server.url, alice)
+        request = SignalRequest(
+            user_id=1, username="alice", session=session_id(alice), window=tab.window
+        )
+        assert redis_client.client_kill_filter(_type="pubsub") >= 1  # the router's connection
+        for n in range(10):  # the router is away: Redis publishes these to nobody
+            call("tests.jsonly", request, [WINDOW, BROADCAST][n % 2], n=n)
+        time.sleep(1.0)  # it resubscribes
+        for n in range(10, 20):
+            call("tests.jsonly", request, WINDOW, n=n)
+        assert received_numbers(tab, 20) == list(range(20))
+        recovery = [f for f in tab.pending if f["type"] == "recovery"]
+        assert recovery and recovery[0]["replayed"] == 10 and recovery[0]["lost"] is False
+        tab.close()
+    finally:
+        server.stop()

@@ -107,6 +107,32 @@ def recover(tab: Tab, after: int | None, epoch: str | None = None) -> None:
     cursor.release()
 
 
+def catch_up(tab: Tab) -> None:
+    """
+    Replay to ``tab``, in order, what its window was sent while this
+    process's pub/sub connection was away, then the live messages held
+    meanwhile; a ``recovery`` frame follows when something was replayed or
+    lost. The tab's cursor must have been put on hold before the pub/sub
+    connection resubscribed (``Router._resubscribed``), so that no live
+    message overtakes the replay. A tab whose replay fails (Redis gone
+    again) is released with what it holds; the next resubscription retries.
+    """
+    from floorkit.delivery.message_log import missed
+
+    cursor = tab.cursor
+    try:
+        addresses = list(dict.fromkeys([*tab.addresses, *tab.replay_ranges]))
+        result = missed(addresses, cursor.last_seq, cursor.epoch, tab.replay_ranges)
+        after = cursor.last_seq
+        if result.epoch is not None and result.epoch != cursor.epoch:
+            cursor.epoch, cursor.last_seq = result.epoch, 0
+        cursor.replay(result.payloads)
+        if result.payloads or result.lost:
+            tab.send(recovery_frame(after, result, cursor.epoch))
+    finally:
+        cursor.release()
+
+
 def _starting_point(
     cursor: Cursor, tab: Tab, after: int | None, epoch: str | None
 ) -> tuple[Missed | None, int | None]:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import gevent
+import gevent.pool
 import redis
 
 from floorkit import conf
@@ -30,6 +31,7 @@ from floorkit.security.sessions import channel as sessions_channel
 from floorkit.tracing import recorder
 from floorkit.websocket.frames import text_frame
 from floorkit.websocket.group_routes import apply_notice, parse_notice
+from floorkit.websocket.replay import catch_up
 from floorkit.websocket.revocation import Revocations
 
 if TYPE_CHECKING:
@@ -99,6 +101,24 @@ class Router:
                 )
         return count
 
+    def tabs(self) -> set[Tab]:
+        """Every tab routed here."""
+        return set().union(*self.routes.values()) if self.routes else set()
+
+    def _resubscribed(self) -> None:
+        """
+        After the pub/sub connection came back, give every tab what was
+        published while it was away: each cursor holds live messages from now
+        (before the first one is read), and ``replay.catch_up`` replays the
+        gap from the logs, then releases them.
+        """
+        tabs = [tab for tab in self.tabs() if tab.cursor.hold()]
+        if tabs:
+            logger.info("pub/sub back: replaying the gap to %d tabs", len(tabs))
+            pool = gevent.pool.Pool(16)
+            for tab in tabs:
+                pool.spawn(catch_up, tab)
+
     def membership_changed(self, data: bytes) -> None:
         """
         Apply a membership notice to the tabs of its scope here: they start
@@ -125,11 +145,15 @@ class Router:
         delay = 0.1
         membership = key("membership")
         membership_bytes = membership.encode()
+        subscribed_before = False
         while True:
             pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.psubscribe(self.pattern)
                 pubsub.subscribe(sessions_channel(), membership)
+                if subscribed_before:
+                    self._resubscribed()
+                subscribed_before = True
                 self.ready.set()
                 delay = 0.1
                 route = self.route
