@@ -51,6 +51,8 @@ sys.path.insert(0, str(PEERS_DIR))
 import floorkit_adapter  # noqa: E402
 
 ALL_PEERS = ["floorkit", "channels", "socketio", "bare"]
+# opt-in peers: the same server with more processes (runwebsocket --processes 2)
+EXTRA_PEERS = ["floorkit2"]
 BASELINE = "channels"
 
 
@@ -287,7 +289,7 @@ def peer_specs():
     """name -> how to start it, reach it and publish to it."""
     ch = VENVS / "channels"
     ch_dir = PEERS_DIR / "channels_peer"
-    return {
+    specs = {
         "channels": {
             "label": "Channels 4 + daphne + channels_redis pubsub",
             "venv": "channels",
@@ -370,6 +372,17 @@ def peer_specs():
             "publish_ready": floorkit_adapter.publish_ready,
         },
     }
+    specs["floorkit2"] = {
+        **specs["floorkit"],
+        "label": "floorkit runwebsocket --processes 2",
+        "publishes_as": "floorkit",
+        "server": lambda port, url: (
+            floorkit_adapter.server_command(port, processes=2),
+            floorkit_adapter.server_env(url),
+            floorkit_adapter.SERVER_CWD,
+        ),
+    }
+    return specs
 
 
 # --------------------------------------------------------------------------- driver helpers
@@ -546,7 +559,7 @@ def sc_bcast(ctx, clients, messages, group=False):
                     spec["publisher"],
                     PEERS_DIR / "publish.py",
                     "--peer",
-                    ctx["peer"],
+                    spec.get("publishes_as", ctx["peer"]),
                     "--redis-url",
                     ctx["redis_url"],
                     "--count",
@@ -1088,9 +1101,9 @@ def parse_args(argv=None):
     cfg.scenarios = {x.strip() for x in cfg.scenarios.split(",") if x.strip()}
     if not cfg.scenarios <= {"idle", "calls", "bcast", "group"}:
         ap.error(f"unknown scenario(s) {sorted(cfg.scenarios)}; choose from idle,calls,bcast,group")
-    bad = [p for p in cfg.peers if p not in ALL_PEERS]
+    bad = [p for p in cfg.peers if p not in ALL_PEERS + EXTRA_PEERS]
     if bad:
-        ap.error(f"unknown peer(s) {bad}; choose from {ALL_PEERS}")
+        ap.error(f"unknown peer(s) {bad}; choose from {ALL_PEERS + EXTRA_PEERS}")
     return cfg
 
 
@@ -1105,7 +1118,7 @@ def main(argv=None):
     skipped = {}
     peers = []
     for p in cfg.peers:
-        if p == "floorkit":
+        if p.startswith("floorkit"):
             ok, reason = floorkit_adapter.availability()
             if not ok:
                 skipped[p] = reason

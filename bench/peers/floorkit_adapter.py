@@ -58,8 +58,9 @@ WS_PATH = os.environ.get("FLOORKIT_BENCH_WS_PATH", "/ws/floorkit/")  # floorkit'
 HELLO_FRAMES = json.loads(os.environ.get("FLOORKIT_BENCH_HELLO", "[]"))
 
 
-def server_command(port):
-    return [PYTHON, str(MANAGE_PY), "runwebsocket", f"127.0.0.1:{port}", "--noreload"]
+def server_command(port, processes=1):
+    command = [PYTHON, str(MANAGE_PY), "runwebsocket", f"127.0.0.1:{port}", "--noreload"]
+    return command + (["--processes", str(processes)] if processes != 1 else [])
 
 
 def server_env(redis_url):

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,8 @@ class ServerProcess:
     A ``manage.py runwebsocket HOST:PORT`` subprocess (``--http`` with
     ``http``), started by ``start()`` (``run_websocket_server()`` does both).
 
-    ``environment`` is the server's whole environment. ``split_output``
+    ``environment`` is the server's whole environment; ``arguments`` are
+    more ``runwebsocket`` options (``["--processes", "2"]``). ``split_output``
     keeps stderr apart from stdout (``outputs()``). ``url`` is its websocket
     endpoint (``ws://HOST:PORT/ws/floorkit/``), ``http_url`` its site root
     (served with ``http=True``), ``process`` the ``subprocess.Popen`` once
@@ -67,6 +68,7 @@ class ServerProcess:
         *,
         http: bool = False,
         split_output: bool = False,
+        arguments: Sequence[str] = (),
     ) -> None:
         from floorkit import conf
         from floorkit.websocket.url import websocket_path
@@ -77,6 +79,7 @@ class ServerProcess:
         self.port = port or free_port()
         self.http = http
         self.split_output = split_output
+        self.arguments = list(arguments)
         self.url = f"ws://{host}:{self.port}{websocket_path(conf.get('WEBSOCKET_URL'))}"
         self.http_url = f"http://{host}:{self.port}/"
         self.process: subprocess.Popen | None = None
@@ -105,6 +108,7 @@ class ServerProcess:
         command += [f"{self.host}:{self.port}", "--noreload"]  # tests that need it ask --reload
         if self.http:
             command.append("--http")
+        command += self.arguments
         streams = []
         for _ in range(2 if self.split_output else 1):
             fd, path = tempfile.mkstemp(prefix="floorkit-runwebsocket-", suffix=".log")
@@ -267,12 +271,15 @@ class Server:
         overrides: Mapping[str, Any] | None = None,
         *,
         manage_py: str | Path | None = None,
+        arguments: Sequence[str] = (),
     ) -> None:
         self.env = dict(env)
         if overrides:
             self.env["FLOORKIT_TEST_OVERRIDES"] = json.dumps(overrides)
         path = Path(manage_py) if manage_py is not None else _find_manage_py()
-        self.server = ServerProcess(path, self.env, port=port, http=http, split_output=True)
+        self.server = ServerProcess(
+            path, self.env, port=port, http=http, split_output=True, arguments=arguments
+        )
         self.port = self.server.port
         self.url = self.server.url
         self.http = http

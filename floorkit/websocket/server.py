@@ -10,6 +10,7 @@ import logging
 import signal
 import time
 import weakref
+from collections.abc import Callable
 
 import gevent
 from gevent import pywsgi
@@ -135,9 +136,11 @@ class WebSocketServer(pywsgi.WSGIServer):
         self.router.stop()
         self.stop(timeout=1)
 
-    def serve(self) -> None:
-        """Serve until SIGTERM or SIGINT."""
+    def serve(self, on_listening: Callable[[], None] | None = None) -> None:
+        """Serve until SIGTERM or SIGINT; call ``on_listening`` once accepting."""
         self.start()
+        if on_listening is not None:
+            on_listening()
         stop = gevent.event.Event()
         gevent.signal_handler(signal.SIGTERM, stop.set)
         gevent.signal_handler(signal.SIGINT, stop.set)

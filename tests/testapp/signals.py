@@ -125,6 +125,12 @@ def context(request, name: str):
     return before
 
 
+@connect(path="tests.pid", auth_required=False)
+def pid(request):
+    """The id of the process that ran the call (runwebsocket --processes tests)."""
+    return os.getpid()
+
+
 @connect(path="tests.whoami", auth_required=False)
 def whoami(request):
     return {"user": request.username, "window": request.window, "session": request.session}
