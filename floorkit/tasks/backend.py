@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import uuid
 from typing import Any
 
@@ -54,6 +55,9 @@ from floorkit.tasks import compat, results
 from floorkit.tasks.job import TASK_FUNCTION
 
 __all__ = ["RQBackend"]
+
+#: What RQ accepts as a job id (``rq.job.JOB_ID_PATTERN``), at most 200 characters.
+_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
 def _rq_queues() -> dict[str, Any]:
@@ -119,7 +123,10 @@ class RQBackend(compat.BaseTaskBackend):
             "priority": task.priority,
             "run_after": task.run_after.isoformat() if task.run_after else None,
         }
-        with redis_errors(f"enqueueing task {task.module_path}"):
+        with (
+            redis_errors(f"enqueueing task {task.module_path}"),
+            queue.connection.pipeline() as pipe,
+        ):
             job = queue.create_job(
                 TASK_FUNCTION,
                 args=(task.module_path, result.args, result.kwargs, options),
@@ -130,11 +137,13 @@ class RQBackend(compat.BaseTaskBackend):
                 status=JobStatus.SCHEDULED if task.run_after else JobStatus.QUEUED,
             )
             front = task.priority > 0
+            # one MULTI/EXEC round trip for the whole push
             if task.run_after:
                 job.enqueue_at_front = front
-                outbox.current().enqueue(queue, job, at=task.run_after)
+                outbox.current().enqueue(queue, job, pipe, at=task.run_after)
             else:
-                outbox.current().enqueue(queue, job, at_front=front)
+                outbox.current().enqueue(queue, job, pipe, at_front=front)
+            pipe.execute()
         object.__setattr__(result, "enqueued_at", timezone.now())
         compat.task_enqueued.send(type(self), task_result=result)
 
@@ -145,8 +154,8 @@ class RQBackend(compat.BaseTaskBackend):
 
         from floorkit.jobs.handler_jobs import get_queue
 
-        if not isinstance(result_id, str) or not 0 < len(result_id) <= 200:
-            raise compat.TaskResultDoesNotExist(result_id)
+        if not isinstance(result_id, str) or not _ID.fullmatch(result_id[:201]):
+            raise compat.TaskResultDoesNotExist(result_id)  # no RQ job can have that id
         seen = set()
         for name in _rq_queues():
             connection = get_queue(name).connection
@@ -154,10 +163,13 @@ class RQBackend(compat.BaseTaskBackend):
             if where in seen:
                 continue
             seen.add(where)
-            with redis_errors(f"reading task result {result_id!r}"):
+            with redis_errors(f"reading task result {result_id[:100]!r}"):
                 try:
                     job = Job.fetch(result_id, connection=connection, serializer=JSONSerializer)
+                except NoSuchJobError:
+                    continue
+                try:
                     return results.from_job(job, self.alias)
-                except (NoSuchJobError, DeserializationError, ImportError, ValueError):
+                except (DeserializationError, ImportError):  # not a JSON job floorkit can read
                     continue
         raise compat.TaskResultDoesNotExist(result_id)
