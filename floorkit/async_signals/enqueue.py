@@ -18,6 +18,7 @@ from floorkit import conf
 from floorkit.async_signals.job import JOB_FUNCTION, _eager_errors
 from floorkit.delivery import outbox
 from floorkit.delivery.redis_client import redis_errors
+from floorkit.tasks.job import META_RETRIES
 
 if TYPE_CHECKING:
     from floorkit.async_signals.signal import AsyncSignal
@@ -42,6 +43,7 @@ def create_job(
         job_id=job_id,
         description=f"floorkit async signal {signal._name}",
         retry=retry,
+        meta={META_RETRIES: retry.max} if retry else None,  # attempts, for get_result()
     )
 
 

@@ -37,6 +37,7 @@ from floorkit.exceptions import InvalidArguments
 from floorkit.signals.registry import Handler, registry
 from floorkit.signals.request import SignalRequest
 from floorkit.tasks import routing
+from floorkit.tasks.job import META_RETRIES
 from floorkit.tracing import recorder
 
 logger = logging.getLogger("floorkit.jobs")
@@ -114,6 +115,7 @@ def enqueue_handler(handler: Handler, request: SignalRequest, kwargs: dict[str, 
                 job_id=job_id,
                 description=f"floorkit signal {handler.signal} -> {handler.path}",
                 retry=Retry(max=retry) if retry else None,
+                meta={META_RETRIES: retry} if retry else None,  # attempts, for get_result()
                 status=JobStatus.QUEUED,
             )
             outbox.current().enqueue(queue, job)

@@ -144,7 +144,7 @@ class RQBackend(compat.BaseTaskBackend):
             else:
                 outbox.current().enqueue(queue, job, pipe, at_front=front)
             pipe.execute()
-        object.__setattr__(result, "enqueued_at", timezone.now())
+        results.set_field(result, "enqueued_at", timezone.now())
         compat.task_enqueued.send(type(self), task_result=result)
 
     def get_result(self, result_id: str) -> Any:

@@ -29,12 +29,14 @@ from django.utils.module_loading import import_string
 
 from floorkit.delivery import outbox
 
-__all__ = ["META_ERRORS", "TASK_FUNCTION", "run_job", "run_task"]
+__all__ = ["META_ERRORS", "META_RETRIES", "TASK_FUNCTION", "run_job", "run_task"]
 
 #: The function path written into every job of a ``@task``.
 TASK_FUNCTION = "floorkit.tasks.job.run_task"
 #: ``job.meta`` key: the errors of the task's attempts, oldest first.
 META_ERRORS = "floorkit_task_errors"
+#: ``job.meta`` key of floorkit's retried jobs: the retries they were enqueued with.
+META_RETRIES = "floorkit_retries"
 
 
 def error_of(exc: BaseException) -> dict[str, str]:
@@ -86,6 +88,7 @@ def run_task(path: str, args: list, kwargs: dict[str, Any], options: dict[str, A
         except Exception as exc:
             error = error_of(exc)
             if job is not None:
+                error["worker"] = job.worker_name or ""
                 job.meta.setdefault(META_ERRORS, []).append(error)
                 job.save_meta()
             if result is not None:

@@ -22,9 +22,12 @@ Timestamps: ``enqueued_at`` is when the job was pushed (RQ's
 ``created_at``), ``started_at`` when its first attempt started,
 ``last_attempted_at`` when its latest did, ``finished_at`` when it ended
 (finished or failed). ``worker_ids`` names the RQ worker of each attempt,
-so ``attempts`` counts them. ``errors`` has one ``TaskError`` per failed
-attempt: a ``@task`` job records the exception's class path and traceback
-itself; for other jobs both are read from RQ's failure text.
+so ``attempts`` counts them. A ``@task`` job records each failed attempt
+(class path, traceback, worker) in its meta, so ``errors`` has one
+``TaskError`` per failed attempt. For floorkit's other jobs RQ keeps only
+the final outcome: ``errors`` holds the final failure (class path read from
+RQ's failure text), and the attempts RQ retried count from the retries
+spent (``META_RETRIES``, written at enqueue), their workers unknown (``""``).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from rq.results import Result
 from rq.utils import now
 
 from floorkit.tasks import compat
-from floorkit.tasks.job import META_ERRORS, TASK_FUNCTION
+from floorkit.tasks.job import META_ERRORS, META_RETRIES, TASK_FUNCTION
 
 Status = compat.TaskResultStatus
 SUCCESSFUL = getattr(Status, "SUCCESSFUL", None) or Status.SUCCEEDED
@@ -78,7 +81,7 @@ def make_result(task: Any, **values: Any) -> Any:
     result = compat.TaskResult(
         task=task, **{k: v for k, v in values.items() if k in _RESULT_FIELDS}
     )
-    object.__setattr__(result, "_return_value", return_value)
+    set_field(result, "_return_value", return_value)
     return result
 
 
@@ -126,6 +129,13 @@ def job_task(job: Any, alias: str) -> Any:
 _CLASS_LINE = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?::|$)")
 
 
+def error_of_record(record: dict[str, str]) -> Any:
+    """The ``TaskError`` of one failure ``run_task`` recorded."""
+    return compat.TaskError(
+        exception_class_path=record["exception_class_path"], traceback=record["traceback"]
+    )
+
+
 def class_path_of(text: str) -> str:
     """
     The class path of the exception an RQ failure text reports: the line after
@@ -152,27 +162,29 @@ def from_job(job: Any, alias: str) -> Any:
     The ``TaskResult`` of the RQ ``job`` for backend ``alias``. Raise
     ``ImportError`` when the job's function (or ``@task``) cannot be imported.
     """
-    attempts = list(reversed(job.results()))  # oldest first
+    attempts = list(reversed(job.results()))  # oldest first: RQ keeps final outcomes only
     status = STATUSES.get(job.get_status(refresh=False), Status.READY)
+    current = [job.worker_name or ""] if status in (Status.RUNNING, SUCCESSFUL) else []
     if job.func_name == TASK_FUNCTION:
         path, args, kwargs, options = job.args
         task = load_task(path, options)
-        recorded = job.meta.get(META_ERRORS, [])
+        recorded = job.meta.get(META_ERRORS, [])  # one per failed attempt, by run_task
+        errors = [error_of_record(error) for error in recorded]
+        workers = [error.get("worker", "") for error in recorded] + current
     else:
-        task, args, kwargs, recorded = job_task(job, alias), list(job.args), job.kwargs, None
-    failures = [r for r in attempts if r.type == Result.Type.FAILED]
-    if recorded is not None and len(recorded) >= len(failures):
-        errors = [compat.TaskError(**error) for error in recorded]
-    else:
+        task, args, kwargs = job_task(job, alias), list(job.args), job.kwargs
         errors = [
             compat.TaskError(
                 exception_class_path=class_path_of(r.exc_string), traceback=r.exc_string or ""
             )
-            for r in failures
+            for r in attempts
+            if r.type == Result.Type.FAILED
         ]
-    workers = [r.worker_name or "" for r in attempts]
-    if status == Status.RUNNING and job.worker_name:
-        workers.append(job.worker_name)
+        # RQ records nothing of an attempt that it retried but the spent retry
+        retried = max(0, int(job.meta.get(META_RETRIES) or 0) - int(job.retries_left or 0))
+        workers = [""] * retried + [r.worker_name or "" for r in attempts]
+        if status == Status.RUNNING:
+            workers += current
     first = next((r.execution_started_at for r in attempts if r.execution_started_at), None)
     finished = status in (SUCCESSFUL, Status.FAILED)
     return make_result(
@@ -212,18 +224,26 @@ def running(job: Any, task: Any, args: list, kwargs: dict[str, Any]) -> Any:
         )
     result = from_job(job, task.backend)
     if result.status != Status.RUNNING:  # the worker did not mark it started
-        object.__setattr__(result, "status", Status.RUNNING)
-        result.worker_ids.append(job.worker_name or "")
-    object.__setattr__(result, "last_attempted_at", local(job.started_at or now()))
+        set_field(result, "status", Status.RUNNING)
+        if "worker_ids" in _RESULT_FIELDS:
+            result.worker_ids.append(job.worker_name or "")
+    started = local(job.started_at or now())
+    set_field(result, "last_attempted_at", started)
     if result.started_at is None:
-        object.__setattr__(result, "started_at", result.last_attempted_at)
+        set_field(result, "started_at", started)
     return result
+
+
+def set_field(result: Any, name: str, value: Any) -> None:
+    """Set a field of the frozen ``result``, when this Django's ``TaskResult`` has it."""
+    if name in _RESULT_FIELDS or name == "_return_value":
+        object.__setattr__(result, name, value)
 
 
 def finish(result: Any, status: Any, *, error: dict | None = None, value: Any = None) -> None:
     """Mark ``result`` (from ``running()``) finished with ``status``, in place."""
-    object.__setattr__(result, "status", status)
-    object.__setattr__(result, "finished_at", timezone.now())
-    if error is not None:
-        result.errors.append(compat.TaskError(**error))
-    object.__setattr__(result, "_return_value", value)
+    set_field(result, "status", status)
+    set_field(result, "finished_at", timezone.now())
+    if error is not None and "errors" in _RESULT_FIELDS:
+        result.errors.append(error_of_record(error))
+    set_field(result, "_return_value", value)
