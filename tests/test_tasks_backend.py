@@ -9,6 +9,7 @@ sent through ``FLOORKIT["TASK_BACKEND"]``, and ``capture()``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ import pytest
 from django.core import checks
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -154,6 +156,10 @@ def test_invalid_tasks_raise_djangos_invalid_task(settings):
         tasks.add.using(priority=101)
     with pytest.raises(compat.InvalidTask, match="priority"):
         tasks.add.using(priority=-101)
+    with pytest.raises(compat.InvalidTask, match="priority"):
+        tasks.add.using(priority=3.1)
+    with pytest.raises(compat.InvalidTask, match="module level"):
+        compat.task(any)
     with pytest.raises(compat.InvalidTask, match="not valid for backend"):
         tasks.add.using(backend="default_only", queue_name="slow")
     with pytest.raises(compat.InvalidTask, match="not valid for backend|RQ_QUEUES"):
@@ -178,7 +184,19 @@ def test_queue_missing_from_rq_queues_is_invalid(settings):
 def test_arguments_json_cannot_carry_raise_type_error(redis_client, transactional_db):
     with pytest.raises(TypeError):
         tasks.add.enqueue(object(), 1)
+    with pytest.raises(TypeError):
+        asyncio.run(tasks.add.aenqueue(datetime.now(), 1))
     assert redis_client.keys("rq:job:*") == []
+
+
+def test_refresh_of_a_waiting_result_changes_nothing(redis_client, transactional_db):
+    result = tasks.add.using(priority=3).enqueue(1, 2)
+    before = dataclasses.asdict(result)
+    result.refresh()
+    assert dataclasses.asdict(result) == before
+    asyncio.run(result.arefresh())
+    assert dataclasses.asdict(result) == before
+    assert import_string(result.task.module_path) is tasks.add
 
 
 def test_unknown_id_raises_task_result_does_not_exist(redis_client):

@@ -41,18 +41,16 @@ raises ``TaskResultDoesNotExist`` for an id no job has.
 from __future__ import annotations
 
 import functools
-import json
 import re
 import uuid
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from floorkit.delivery import outbox
 from floorkit.delivery.redis_client import redis_errors
 from floorkit.tasks import compat, results
-from floorkit.tasks.job import TASK_FUNCTION
+from floorkit.tasks.job import TASK_FUNCTION, normalize
 
 __all__ = ["RQBackend"]
 
@@ -94,7 +92,7 @@ class RQBackend(compat.BaseTaskBackend):
 
     def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
         self.validate_task(task)
-        args, kwargs = json.loads(json.dumps([list(args), dict(kwargs)], allow_nan=False))
+        args, kwargs = normalize([list(args), dict(kwargs)])
         result = results.make_result(
             task,
             id=uuid.uuid4().hex,
@@ -144,7 +142,7 @@ class RQBackend(compat.BaseTaskBackend):
             else:
                 outbox.current().enqueue(queue, job, pipe, at_front=front)
             pipe.execute()
-        results.set_field(result, "enqueued_at", timezone.now())
+        results.set_field(result, "enqueued_at", results.local(job.created_at))
         compat.task_enqueued.send(type(self), task_result=result)
 
     def get_result(self, result_id: str) -> Any:

@@ -49,8 +49,17 @@ def error_of(exc: BaseException) -> dict[str, str]:
 
 
 def normalize(value: Any) -> Any:
-    """``value`` as JSON gives it back; raise ``TypeError`` for what JSON cannot carry."""
+    """
+    ``value`` as JSON gives it back (Django's ``normalize_json`` where Django
+    has it); raise ``TypeError`` for what JSON cannot carry.
+    """
     try:
+        from django.utils.json import normalize_json
+    except ImportError:  # Django 5.2
+        normalize_json = None
+    try:
+        if normalize_json is not None:
+            value = normalize_json(value)
         return json.loads(json.dumps(value, allow_nan=False))
     except ValueError as exc:
         raise TypeError(str(exc)) from None
