@@ -6,9 +6,11 @@ Unset, or an alias of ``floorkit.tasks.RQBackend``: floorkit's RQ path
 (``floorkit.jobs.handler_jobs``, ``floorkit.async_signals.enqueue``), with
 its retries, model mapping and trace ids; ``task_backend()`` is ``None``.
 Another backend (Django's ``ImmediateBackend``, ``DummyBackend``): the job
-becomes a task of ``floorkit.tasks.job.run_job`` on that backend, enqueued
-at once (so ``ImmediateBackend`` runs it then and there, ``DummyBackend``
-keeps it in its ``results``); its id is the ``TaskResult``'s, which that
+becomes a task of ``floorkit.tasks.job.run_job`` handed to that backend at
+once (Django 6's ``ImmediateBackend`` runs it then and there, its
+``DummyBackend`` keeps it in its ``results``; a backend that waits for the
+commit, as the ``django-tasks`` backport's do by default, waits); its id is
+the ``TaskResult``'s, which that
 backend's ``get_result`` resolves as it can. Such a task's queue is the RQ
 queue floorkit would have used; the backend must allow it (Django's
 ``QUEUES``; ``[]`` allows any).
