@@ -15,7 +15,6 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from django.core import checks
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -374,17 +373,3 @@ def test_capture_records_task_enqueues_in_order(redis_client, transactional_db):
     assert captured.jobs[2].run_after == later and not captured.jobs[2].at_front
     ran = captured.run_jobs(raise_errors=False)
     assert [j.status for j in ran] == ["finished"] * 3 and ran[1].result == 5
-
-
-# -- checks ----------------------------------------------------------------------------------
-
-
-def test_checks_name_a_missing_framework_and_a_bad_task_backend(settings, monkeypatch):
-    settings.FLOORKIT = {**settings.FLOORKIT, "TASK_BACKEND": "nope"}
-    (error,) = [m for m in checks.run_checks() if m.id == "floorkit.E010"]
-    assert "'nope'" in error.msg and "TASKS has no such alias" in error.msg
-    monkeypatch.setattr(compat, "AVAILABLE", False)
-    monkeypatch.setattr(compat, "REASON", "no tasks framework here")
-    found = {m.id: m for m in checks.run_checks() if m.id in ("floorkit.E009", "floorkit.E010")}
-    assert "no tasks framework here" in found["floorkit.E009"].msg
-    assert "tasks framework is missing" in found["floorkit.E010"].msg
