@@ -126,3 +126,9 @@ def run_job(function: str, args: list) -> Any:
             return import_string(function)(*args)
     finally:
         _eager_errors.reset(token)
+
+
+# Django rebuilds a copied or unpickled Task from its module path, taking the
+# ``.func`` of the object found there (``Task._reconstruct``): the task of
+# run_job (floorkit.tasks.routing) is found at this very function.
+run_job.func = run_job  # type: ignore[attr-defined]

@@ -18,13 +18,13 @@ class TaskBoom(Exception):
 
 @task
 def add(a: int, b: int) -> int:
-    report("tasks", name="add", a=a, b=b)
+    report("tasks", task="add", a=a, b=b)
     return a + b
 
 
 @task
 def explode(message: str) -> None:
-    report("tasks", name="explode", message=message)
+    report("tasks", task="explode", message=message)
     raise TaskBoom(message)
 
 
