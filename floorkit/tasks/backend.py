@@ -102,8 +102,7 @@ class RQBackend(compat.BaseTaskBackend):
             backend=self.alias,
         )
         push = functools.partial(self._push, task, result)
-        on_commit = getattr(task, "enqueue_on_commit", None)  # django-tasks' per-task choice
-        if self.enqueue_on_commit if on_commit is None else on_commit:
+        if self.enqueue_on_commit:
             transaction.on_commit(push)
         else:
             push()

@@ -7,10 +7,9 @@ Unset, or an alias of ``floorkit.tasks.RQBackend``: floorkit's RQ path
 its retries, model mapping and trace ids; ``task_backend()`` is ``None``.
 Another backend (Django's ``ImmediateBackend``, ``DummyBackend``): the job
 becomes a task of ``floorkit.tasks.job.run_job`` handed to that backend at
-once (Django 6's ``ImmediateBackend`` runs it then and there, its
-``DummyBackend`` keeps it in its ``results``; a backend that waits for the
-commit, as the ``django-tasks`` backport's do by default, waits); its id is
-the ``TaskResult``'s, which that
+once, without waiting for a commit (``ImmediateBackend`` runs it then and
+there, ``DummyBackend`` keeps it in its ``results``); its id is the
+``TaskResult``'s, which that
 backend's ``get_result`` resolves as it can. Such a task's queue is the RQ
 queue floorkit would have used; the backend must allow it (Django's
 ``QUEUES``; ``[]`` allows any).
