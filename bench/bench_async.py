@@ -253,11 +253,9 @@ def task_throughput(label: str, task: Any, flags: list[str], jobs: int, env: dic
         raise SystemExit(
             f"{label}: {len(finished)} of {jobs} tasks finished\n{result.stderr[-2000:]}"
         )
-    status = task.get_backend().get_result(ids[-1]).status
-    assert status == getattr(compat.TaskResultStatus, "SUCCESSFUL", None) or status.name in (
-        "SUCCEEDED",
-        "COMPLETE",
-    ), status
+    if label.startswith("floorkit"):  # django-tasks-rq reads its jobs back with pickle
+        status = task.get_backend().get_result(ids[-1]).status
+        assert status == compat.TaskResultStatus.SUCCESSFUL, status
     span = (max(j.ended_at for j in done) - min(j.started_at for j in done)).total_seconds()
     per_job = [(j.ended_at - j.started_at).total_seconds() * 1e3 for j in done]
     return {
@@ -445,7 +443,7 @@ def main() -> None:
         for row in tasks["workers"]:
             rounds = ", ".join(f"{value:.1f}" for value in row["all_rounds_tasks_per_s"])
             print(
-                f"  {row['worker']:38} {row['tasks_per_s']:9.1f} tasks/s  "
+                f"  {row['worker']:44} {row['tasks_per_s']:9.1f} tasks/s  "
                 f"median job {row['median_job_ms']:.2f} ms  (rounds: {rounds})"
             )
     print(f"targets: {figures['targets']}  ({figures['seconds']} s)")

@@ -162,8 +162,11 @@ def from_job(job: Any, alias: str) -> Any:
     The ``TaskResult`` of the RQ ``job`` for backend ``alias``. Raise
     ``ImportError`` when the job's function (or ``@task``) cannot be imported.
     """
-    attempts = list(reversed(job.results()))  # oldest first: RQ keeps final outcomes only
     status = STATUSES.get(job.get_status(refresh=False), Status.READY)
+    ended = status in (SUCCESSFUL, Status.FAILED)
+    # RQ keeps final outcomes only, oldest first here; a @task's attempts are in its meta
+    read = ended or job.func_name != TASK_FUNCTION
+    attempts = list(reversed(job.results())) if read else []
     current = [job.worker_name or ""] if status in (Status.RUNNING, SUCCESSFUL) else []
     if job.func_name == TASK_FUNCTION:
         path, args, kwargs, options = job.args
@@ -186,7 +189,6 @@ def from_job(job: Any, alias: str) -> Any:
         if status == Status.RUNNING:
             workers += current
     first = next((r.execution_started_at for r in attempts if r.execution_started_at), None)
-    finished = status in (SUCCESSFUL, Status.FAILED)
     return make_result(
         task,
         id=job.id,
@@ -198,7 +200,7 @@ def from_job(job: Any, alias: str) -> Any:
         started_at=local(first or job.started_at),
         last_attempted_at=local(job.started_at),
         finished_at=local(job.ended_at or (attempts[-1].created_at if attempts else None))
-        if finished
+        if ended
         else None,
         errors=errors,
         worker_ids=workers,
