@@ -288,7 +288,7 @@ def _job_of(rq_job: RQJob, queue: str) -> Job:
     elif function == ASYNC_SIGNAL_JOB:
         kind, signal = "async_signal", args[0]
     elif function == TASK_JOB:
-        kind = "task"
+        kind, signal = "task", None
     return Job(
         id=rq_job.id,
         kind=kind,
