@@ -38,6 +38,20 @@ know ``bench.bench_async.ping``. Bounded: well under two minutes by default.
    slows a round down). Signals/s = jobs / (last job's end - first job's
    start), from RQ's own job timestamps, so that Django's start-up is not
    counted. The target ratio is the recommended worker over RQ's default.
+
+3. ``django.tasks`` (when Django 6 or the django-tasks backport is installed):
+   a no-op ``@task`` with the same payload, on floorkit's ``RQBackend`` and,
+   when django-tasks-rq is installed (a bench venv, see bench/README.md), on
+   django-tasks-rq's ``RQBackend``, same run:
+
+   * ``Task.enqueue()`` cost (µs, round trips, commands per call, autocommit);
+   * worker throughput (tasks/s, as above): floorkit's ``SimpleWorker`` (what
+     plain ``manage.py rqworker`` runs) for floorkit's backend;
+     ``--job-class django_tasks_rq.Job`` (its docs) with ``rq.Worker`` (RQ's
+     default) and with ``rq.SimpleWorker`` for django-tasks-rq's.
+
+   Settings: ``bench/tasks_settings.py`` (the test settings plus
+   django-tasks-rq's backend when it is importable).
 """
 
 from __future__ import annotations
@@ -67,6 +81,23 @@ if __name__ != "__main__":  # imported by Django (SIGNAL_MODULES), in the bench 
         """The receiver: does nothing, so that the framework's cost is what is measured."""
 
     ping.connect(on_ping)
+
+    from django.conf import settings as _settings
+
+    from floorkit.tasks import compat as _compat
+
+    _backends = getattr(_settings, "TASKS", {}) if _compat.AVAILABLE else {}
+    if "default" in _backends:
+
+        @_compat.task
+        def floorkit_noop_task(**kwargs: Any) -> None:
+            """The @task on floorkit's RQBackend: does nothing."""
+
+    if "django_tasks_rq" in _backends:
+
+        @_compat.task(backend="django_tasks_rq")
+        def rq_noop_task(**kwargs: Any) -> None:
+            """The same @task on django-tasks-rq's backend."""
 
 
 WORKER_CLASSES = (
@@ -170,6 +201,107 @@ def worker_throughput(worker_class: str, jobs: int, env: dict[str, str], client:
     }
 
 
+#: (label, task attribute of this module, rqworker arguments)
+TASK_WORKERS = (
+    ("floorkit RQBackend + floorkit SimpleWorker", "floorkit_noop_task", []),
+    (
+        "django-tasks-rq + rq.Worker",
+        "rq_noop_task",
+        ["--worker-class", "rq.Worker", "--job-class", "django_tasks_rq.Job"],
+    ),
+    (
+        "django-tasks-rq + rq.SimpleWorker",
+        "rq_noop_task",
+        ["--worker-class", "rq.SimpleWorker", "--job-class", "django_tasks_rq.Job"],
+    ),
+)
+
+
+def task_throughput(label: str, task: Any, flags: list[str], jobs: int, env: dict, client: Any):
+    """Enqueue ``jobs`` no-op tasks, run ``rqworker --burst`` with ``flags``; tasks/s from RQ."""
+    from rq.job import Job
+
+    from floorkit.tasks import compat
+
+    client.flushdb()
+    ids = [task.enqueue(**PAYLOAD).id for _ in range(jobs)]
+    sample = client.hget(f"rq:job:{ids[0]}", "data") or b""
+    serializer = None  # pickle, unless the job is JSON (zlib-compressed JSON starts with x)
+    try:
+        import zlib
+
+        json.loads(zlib.decompress(sample))
+        from rq.serializers import JSONSerializer as serializer
+    except Exception:
+        pass
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "rqworker", "--burst", *flags, "default"]
+        + (["--serializer", "rq.serializers.JSONSerializer"] if serializer and flags else []),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{label} failed:\n{result.stderr[-3000:]}")
+    done = [j for j in Job.fetch_many(ids, client, serializer=serializer) if j]
+    finished = [j for j in done if j.get_status(refresh=False) == "finished"]
+    if len(finished) != jobs:
+        raise SystemExit(
+            f"{label}: {len(finished)} of {jobs} tasks finished\n{result.stderr[-2000:]}"
+        )
+    if label.startswith("floorkit"):  # django-tasks-rq reads its jobs back with pickle
+        status = task.get_backend().get_result(ids[-1]).status
+        assert status == compat.TaskResultStatus.SUCCESSFUL, status
+    span = (max(j.ended_at for j in done) - min(j.started_at for j in done)).total_seconds()
+    per_job = [(j.ended_at - j.started_at).total_seconds() * 1e3 for j in done]
+    return {
+        "worker": label,
+        "jobs": jobs,
+        "tasks_per_s": round(jobs / span, 1),
+        "median_job_ms": round(statistics.median(per_job), 2),
+        "wall_s_including_startup": round(wall, 2),
+    }
+
+
+def measure_tasks(module: Any, args: Any, trips: RoundTrips, env: dict, client: Any) -> dict:
+    """Section 3: @task enqueue cost and worker throughput, each backend present."""
+    present = [row for row in TASK_WORKERS if hasattr(module, row[1])]
+    enqueues, seen = [], set()
+    for label, name, _flags in present:
+        if name in seen:
+            continue
+        seen.add(name)
+        task = getattr(module, name)
+        backend = label.split(" + ")[0]
+        enqueues.append(
+            measure_send(
+                f"{backend} Task.enqueue()",
+                lambda task=task: task.enqueue(**PAYLOAD),
+                args.sends,
+                trips,
+                client,
+            )
+        )
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in present}
+    for _ in range(args.rounds):
+        for label, name, flags in present:
+            runs[label].append(
+                task_throughput(label, getattr(module, name), flags, args.jobs, env, client)
+            )
+    workers = [
+        {
+            **max(found, key=lambda run: run["tasks_per_s"]),
+            "all_rounds_tasks_per_s": [run["tasks_per_s"] for run in found],
+        }
+        for found in runs.values()
+    ]
+    return {"enqueue": enqueues, "workers": workers}
+
+
 # -- main ---------------------------------------------------------------------------------
 
 
@@ -179,6 +311,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=600, help="jobs per worker run")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each worker class")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--no-tasks", action="store_true", help="skip section 3 (django.tasks)")
     args = parser.parse_args()
     began = time.perf_counter()
 
@@ -190,7 +323,7 @@ def main() -> None:
     database = tempfile.NamedTemporaryFile(prefix="floorkit-bench-", suffix=".sqlite3")
     env = dict(
         os.environ,
-        DJANGO_SETTINGS_MODULE="tests.settings",
+        DJANGO_SETTINGS_MODULE="bench.tasks_settings",
         FLOORKIT_REDIS_URL=url,
         FLOORKIT_TEST_DB=database.name,
         # tracing's batched writes (one per 100 ms per process, in a background
@@ -233,6 +366,9 @@ def main() -> None:
                 client,
             ),
         ]
+        tasks = None
+        if not args.no_tasks:
+            tasks = measure_tasks(module, args, trips, env, client)
         trips.close()
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in WORKER_CLASSES}
         for _ in range(args.rounds):
@@ -255,6 +391,7 @@ def main() -> None:
     figures = {
         "send": sends,
         "workers": workers,
+        "tasks": tasks,
         "recommended_over_rq_default": round(ratio, 2),
         "targets": {
             "send_at_most_one_round_trip": sends[0]["round_trips_per_call"] <= 1,
@@ -292,6 +429,23 @@ def main() -> None:
     print(
         f"  recommended (floorkit.jobs.worker.SimpleWorker) / RQ's default (rq.Worker): {ratio:.2f}x"
     )
+    if tasks:
+        print(f"django.tasks: Task.enqueue() cost, {args.sends} calls each, same payload")
+        for row in tasks["enqueue"]:
+            print(
+                f"  {row['variant']:38} {row['us_per_call']:9.1f} "
+                f"{row['round_trips_per_call']:12.2f} {row['commands_per_call']:9.2f} "
+                f"{row['first_call_round_trips']:9d}"
+            )
+        print(
+            f"django.tasks: worker throughput, {args.jobs} no-op tasks per run, best of {args.rounds}"
+        )
+        for row in tasks["workers"]:
+            rounds = ", ".join(f"{value:.1f}" for value in row["all_rounds_tasks_per_s"])
+            print(
+                f"  {row['worker']:44} {row['tasks_per_s']:9.1f} tasks/s  "
+                f"median job {row['median_job_ms']:.2f} ms  (rounds: {rounds})"
+            )
     print(f"targets: {figures['targets']}  ({figures['seconds']} s)")
 
 

@@ -19,6 +19,9 @@ System checks (``manage.py check``) for what users get wrong with floorkit.
   ``request`` (``def h(text)``): it would receive the ``SignalRequest``.
 * ``floorkit.E008``: ``FLOORKIT["WEBSOCKET_URL"]`` is neither a path nor a
   ``ws://``/``wss://`` URL with a path.
+* ``floorkit.E009``: ``TASKS`` names ``floorkit.tasks.RQBackend`` but Django's
+  tasks framework is missing (Django 5.2 without ``django-tasks``).
+* ``floorkit.E010``: ``FLOORKIT["TASK_BACKEND"]`` is not an alias of ``TASKS``.
 
 Every check reports a problem as a message; none raises, so that
 ``manage.py check`` lists every problem at once.
@@ -303,3 +306,51 @@ def check_websocket_url(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+BACKEND_PATHS = ("floorkit.tasks.RQBackend", "floorkit.tasks.backend.RQBackend")
+
+
+@register(Tags.compatibility)
+def check_tasks(app_configs=None, **kwargs):
+    """
+    E009: ``TASKS`` names ``floorkit.tasks.RQBackend`` but Django's tasks
+    framework is missing (Django 5.2 without the ``django-tasks`` backport).
+    E010: ``FLOORKIT["TASK_BACKEND"]`` is not an alias of ``TASKS``.
+    """
+    from floorkit.tasks import compat
+
+    errors = []
+    configured = getattr(settings, "TASKS", None) or {}
+    ours = [
+        a
+        for a, p in configured.items()
+        if isinstance(p, dict) and p.get("BACKEND") in BACKEND_PATHS
+    ]
+    if ours and not compat.AVAILABLE:
+        errors.append(
+            Error(
+                f"TASKS[{ours[0]!r}] uses floorkit.tasks.RQBackend, which is absent: "
+                f"{compat.REASON}",
+                hint="Upgrade to Django 6, or pip install 'django-tasks>=0.12' and add "
+                "'django_tasks' to INSTALLED_APPS.",
+                id="floorkit.E009",
+            )
+        )
+    alias = conf.get("TASK_BACKEND")
+    if alias and (alias not in configured or not compat.AVAILABLE):
+        why = (
+            "Django's tasks framework is missing"
+            if not compat.AVAILABLE
+            else (f"TASKS has no such alias (configured: {sorted(configured)})")
+        )
+        errors.append(
+            Error(
+                f"FLOORKIT['TASK_BACKEND'] = {alias!r} cannot be used: {why}; delayed handlers "
+                "and AsyncSignal sends would fail.",
+                hint="Name an alias of TASKS, or leave FLOORKIT['TASK_BACKEND'] unset "
+                "(floorkit's RQ jobs).",
+                id="floorkit.E010",
+            )
+        )
+    return errors

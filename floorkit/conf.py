@@ -27,6 +27,10 @@ Key                        Meaning (default)
 ``DEFAULT_QUEUE``          RQ queue of delayed handlers without ``queue=`` (``"default"``).
 ``JOB_TIMEOUT``            RQ job timeout in seconds for delayed handlers (``600``).
 ``RETRY``                  Default retries of a failing delayed handler (``0``).
+``TASK_BACKEND``           Alias of ``TASKS`` that delayed handlers and ``AsyncSignal``
+                           jobs go through (``None``: floorkit's RQ path; an alias of
+                           ``floorkit.tasks.RQBackend`` is the same; Django's
+                           ``ImmediateBackend``/``DummyBackend``: through them).
 ``WORKER_LEASE``           Seconds a running job stays claimed by its worker without
                            renewal; a job whose worker died is retried or failed
                            within about three leases (``20``; see floorkit.jobs.lease).
@@ -94,6 +98,7 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_QUEUE": "default",
     "JOB_TIMEOUT": 600,
     "RETRY": 0,
+    "TASK_BACKEND": None,
     "WORKER_LEASE": 20,
     "WEBSOCKET_URL": "/ws/floorkit/",
     "MAX_MESSAGE_SIZE": 1024 * 1024,

@@ -673,6 +673,49 @@ def test_the_module_covers_at_least_300_inputs():
         + 1
         + 3
         + 4
+        + len(TASK_RESULT_IDS)
     )
     print(f"hostile inputs: {count}")
     assert count >= 300, count
+
+
+# -- task result ids (floorkit.tasks.RQBackend.get_result) -------------------------------
+
+TASK_RESULT_IDS = [
+    "",
+    "0" * 32,
+    "x" * 201,
+    "x" * 100_000,
+    "../../etc/passwd",
+    "rq:job:abc",
+    "*",
+    "\x00",
+    "id with spaces",
+    "\udcff",
+    "é" * 50,
+    None,
+    42,
+    b"abc",
+    ["abc"],
+    "pickled",  # a pickle job of someone else's on the same Redis
+    "unimportable",  # a JSON job naming a function that does not exist
+]
+
+
+@pytest.mark.parametrize("result_id", TASK_RESULT_IDS, ids=repr)
+def test_task_result_ids_naming_no_floorkit_job_raise_does_not_exist(redis_client, result_id):
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    from floorkit.tasks import compat
+
+    if not compat.AVAILABLE:
+        pytest.skip(compat.REASON)
+    if result_id == "pickled":
+        Queue("default", connection=redis_client).enqueue("os.getcwd", job_id="pickled")
+    if result_id == "unimportable":
+        Queue("default", connection=redis_client, serializer=JSONSerializer).enqueue(
+            "nowhere.to_be.found", job_id="unimportable"
+        )
+    with pytest.raises(compat.TaskResultDoesNotExist):
+        compat.task_backends["default"].get_result(result_id)

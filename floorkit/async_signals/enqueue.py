@@ -4,7 +4,9 @@ MULTI/EXEC round trip) through the current outbox (``floorkit.delivery.outbox``:
 Redis unless a test installed another); ``run_eager`` runs the same job in
 this thread, exactly as a worker would read it, and re-raises the first
 receiver error unless ``robust``. Both raise ``RedisUnavailable`` when Redis
-cannot be reached.
+cannot be reached. ``enqueue_task`` sends the job through the backend of
+``FLOORKIT["TASK_BACKEND"]`` when that is not floorkit's
+(``floorkit.tasks.routing``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from floorkit import conf
 from floorkit.async_signals.job import JOB_FUNCTION, _eager_errors
 from floorkit.delivery import outbox
 from floorkit.delivery.redis_client import redis_errors
+from floorkit.tasks.job import META_RETRIES
 
 if TYPE_CHECKING:
     from floorkit.async_signals.signal import AsyncSignal
@@ -40,7 +43,25 @@ def create_job(
         job_id=job_id,
         description=f"floorkit async signal {signal._name}",
         retry=retry,
+        meta={META_RETRIES: retry.max} if retry else None,  # attempts, for get_result()
     )
+
+
+def enqueue_task(
+    signal: AsyncSignal, sender: Any, named: dict[str, Any], trace: dict
+) -> str | None:
+    """
+    Enqueue the job of one ``"async"`` send, at once, through the backend of
+    ``FLOORKIT["TASK_BACKEND"]`` and return its ``TaskResult`` id; ``None``
+    (nothing done) when floorkit's RQ path is the one to take.
+    """
+    from floorkit.tasks import routing
+
+    backend = routing.task_backend()
+    if backend is None:
+        return None
+    queue_name = signal.queue or conf.get("DEFAULT_QUEUE")
+    return routing.enqueue(backend, JOB_FUNCTION, (signal._name, sender, named, trace), queue_name)
 
 
 def signal_queue(signal: AsyncSignal) -> Any:

@@ -43,7 +43,7 @@ from django.dispatch.dispatcher import _make_id
 
 from floorkit import conf
 from floorkit.async_signals import mappings
-from floorkit.async_signals.enqueue import push_job, run_eager
+from floorkit.async_signals.enqueue import enqueue_task, push_job, run_eager
 from floorkit.async_signals.names import UnregisteredSignal, is_registered
 from floorkit.async_signals.options import SendOptions, resolve_run_mode
 from floorkit.async_signals.receivers import (
@@ -273,6 +273,10 @@ class AsyncSignal(Signal):
             "trace": recorder.current_trace.get() or new_trace_id(),
             "parent": recorder.new_hop(),
         }
+        if mode == "async":  # FLOORKIT["TASK_BACKEND"] may name another backend
+            task_id = enqueue_task(self, encoded_sender, encoded, trace)
+            if task_id is not None:
+                return task_id
 
         push = functools.partial(
             self._push, mode, job_id, (sender, named), (encoded_sender, encoded), robust, trace

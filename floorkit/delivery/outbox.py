@@ -5,7 +5,7 @@ group membership changes (with the presence they are read against).
 Every message that ``call()`` sends to browsers leaves through
 ``floorkit.delivery.publish.publish()``, and every job that floorkit pushes
 (a delayed handler, ``floorkit.jobs.handler_jobs``; an ``AsyncSignal`` send,
-``floorkit.async_signals.signal``) is handed over once it is built, and so
+``floorkit.async_signals.signal``; a ``django.tasks`` task, ``floorkit.tasks``) is handed over once it is built, and so
 is every ``join()``/``leave()`` of a group (``floorkit.groups.membership``),
 with ``presence()`` reading through the same object. All go to the *current
 outbox*: an object with the methods of ``Outbox``. The default,
@@ -46,6 +46,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
     from rq import Queue
     from rq.job import Job
 
@@ -79,11 +81,22 @@ class Outbox(Protocol):
         """
         ...
 
-    def enqueue(self, queue: Queue, job: Job, pipeline: Any = None) -> Job:
+    def enqueue(
+        self,
+        queue: Queue,
+        job: Job,
+        pipeline: Any = None,
+        *,
+        at: datetime | None = None,
+        at_front: bool = False,
+    ) -> Job:
         """
         Push the RQ ``job`` (created by ``queue.create_job``) to ``queue``,
         within ``pipeline`` when given (the caller executes it). A queue
         made with ``is_async=False`` runs the job at once, in this thread.
+        ``at``: the job waits in the queue's scheduled registry until then
+        (RQ's ``schedule_job``); ``at_front``: it goes to the head of the
+        queue. Only ``django.tasks`` jobs (``floorkit.tasks``) pass these two.
         Return the job.
         """
         ...
@@ -112,8 +125,18 @@ class RedisOutbox:
 
         return write(payload, addresses, action)
 
-    def enqueue(self, queue: Queue, job: Job, pipeline: Any = None) -> Job:
-        return queue.enqueue_job(job, pipeline=pipeline)
+    def enqueue(
+        self,
+        queue: Queue,
+        job: Job,
+        pipeline: Any = None,
+        *,
+        at: datetime | None = None,
+        at_front: bool = False,
+    ) -> Job:
+        if at is not None:
+            return queue.schedule_job(job, at, pipeline=pipeline)
+        return queue.enqueue_job(job, pipeline=pipeline, at_front=at_front)
 
     def change_membership(self, change: MembershipChange, action: str) -> int | None:
         from floorkit.groups.scripts import change_membership

@@ -36,6 +36,8 @@ from floorkit.delivery.redis_client import redis_errors
 from floorkit.exceptions import InvalidArguments
 from floorkit.signals.registry import Handler, registry
 from floorkit.signals.request import SignalRequest
+from floorkit.tasks import routing
+from floorkit.tasks.job import META_RETRIES
 from floorkit.tracing import recorder
 
 logger = logging.getLogger("floorkit.jobs")
@@ -91,8 +93,16 @@ def enqueue_handler(handler: Handler, request: SignalRequest, kwargs: dict[str, 
     Enqueue a delayed handler call; return the job id at once.
 
     The job is pushed when the current transaction (if any) commits. Raise
-    ``RedisUnavailable`` when Redis is unreachable at push time.
+    ``RedisUnavailable`` when Redis is unreachable at push time. When
+    ``FLOORKIT["TASK_BACKEND"]`` names another backend than floorkit's, the
+    job is enqueued at once through it instead (``floorkit.tasks.routing``)
+    and the id is its ``TaskResult``'s.
     """
+    backend = routing.task_backend()
+    if backend is not None:
+        arguments = (handler.signal, handler.path, request.to_dict(), kwargs)
+        queue_name = handler.queue or conf.get("DEFAULT_QUEUE")
+        return routing.enqueue(backend, JOB_FUNCTION, arguments, queue_name)
     retry = handler.retry if handler.retry is not None else conf.get("RETRY")
     queue = get_queue(handler.queue or conf.get("DEFAULT_QUEUE"))
     job_id = uuid.uuid4().hex
@@ -105,6 +115,7 @@ def enqueue_handler(handler: Handler, request: SignalRequest, kwargs: dict[str, 
                 job_id=job_id,
                 description=f"floorkit signal {handler.signal} -> {handler.path}",
                 retry=Retry(max=retry) if retry else None,
+                meta={META_RETRIES: retry} if retry else None,  # attempts, for get_result()
                 status=JobStatus.QUEUED,
             )
             outbox.current().enqueue(queue, job)

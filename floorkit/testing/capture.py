@@ -27,6 +27,8 @@ from floorkit.delivery import outbox
 from floorkit.testing.records import Job, JobFailed, JobKind, Membership, Message
 
 if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
     from rq import Queue
     from rq.job import Job as RQJob
 
@@ -73,7 +75,7 @@ class Captured:
 
     @property
     def jobs(self) -> list[Job]:
-        """The jobs pushed (delayed handlers and ``AsyncSignal`` sends), in order."""
+        """The jobs pushed (delayed handlers, ``AsyncSignal`` sends, ``django.tasks`` tasks), in order."""
         return [item for item in self.sent if isinstance(item, Job)]
 
     @property
@@ -205,14 +207,19 @@ class Captured:
             del groups[change.group]
         return membership.seq
 
-    def _record_job(self, queue: Queue, rq_job: RQJob) -> None:
+    def _record_job(
+        self, queue: Queue, rq_job: RQJob, at: datetime | None = None, at_front: bool = False
+    ) -> None:
         """
         Keep ``rq_job``; with ``run_jobs=True`` run what is queued. A job for a
         synchronous queue (``AsyncSignal``'s eager mode) runs at once, and
-        its failure is reported to the eager send as RQ's run would.
+        its failure is reported to the eager send as RQ's run would. A
+        ``django.tasks`` job keeps its ``run_after`` (``at``) and whether it
+        went to the front of its queue, but runs in the order it was pushed.
         """
         rq_job.origin = queue.name
         job = _job_of(rq_job, queue.name)
+        job.run_after, job.at_front = at, at_front
         with self._lock:
             self.sent.append(job)
         if not queue.is_async:
@@ -270,6 +277,7 @@ def _job_of(rq_job: RQJob, queue: str) -> Job:
     """The ``Job`` record of an RQ job, told apart by its job function."""
     from floorkit.async_signals.job import JOB_FUNCTION as ASYNC_SIGNAL_JOB
     from floorkit.jobs.handler_jobs import JOB_FUNCTION as HANDLER_JOB
+    from floorkit.tasks.job import TASK_FUNCTION as TASK_JOB
 
     payload = rq_job.data  # RQ's JSON serialization: raises for what JSON cannot carry
     function, _instance, args, _kwargs = json.loads(payload)
@@ -279,6 +287,8 @@ def _job_of(rq_job: RQJob, queue: str) -> Job:
         kind, signal, handler = "handler", args[0], args[1]
     elif function == ASYNC_SIGNAL_JOB:
         kind, signal = "async_signal", args[0]
+    elif function == TASK_JOB:
+        kind, signal = "task", None
     return Job(
         id=rq_job.id,
         kind=kind,
@@ -309,8 +319,16 @@ class CaptureOutbox:
     def publish(self, payload: bytes, addresses: list[str], action: str) -> int | None:
         return self.captured._record_message(payload, addresses)
 
-    def enqueue(self, queue: Queue, job: RQJob, pipeline: Any = None) -> RQJob:
-        self.captured._record_job(queue, job)
+    def enqueue(
+        self,
+        queue: Queue,
+        job: RQJob,
+        pipeline: Any = None,
+        *,
+        at: datetime | None = None,
+        at_front: bool = False,
+    ) -> RQJob:
+        self.captured._record_job(queue, job, at=at, at_front=at_front)
         return job
 
     def change_membership(self, change: MembershipChange, action: str) -> int | None:
@@ -334,6 +352,11 @@ def capture(*, run_jobs: bool = False) -> Iterator[Captured]:
     a failing job does not disturb the code that pushed it, as with a
     worker, but the block raises ``JobFailed`` at its end (unless it is
     already raising).
+
+    A ``django.tasks`` task enqueued through ``floorkit.tasks.RQBackend`` is a
+    captured job too (``kind == "task"``), pushed when its transaction
+    commits; running it runs the ``@task``, sending Django's ``task_started``
+    and ``task_finished``.
 
     ``AsyncSignal``: in ``"async"`` mode a send is a captured job; in
     ``"eager"`` mode it is captured and run at once, and a receiver's

@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
     from floorkit.signals.request import SignalRequest
 
 __all__ = ["Job", "JobFailed", "JobKind", "JobStatus", "Membership", "Message"]
 
-JobKind = Literal["handler", "async_signal", "function"]
+JobKind = Literal["handler", "async_signal", "task", "function"]
 JobStatus = Literal["queued", "finished", "failed"]
 
 
@@ -73,7 +75,11 @@ class Membership:
 class Job:
     """
     One job pushed to an RQ queue: a delayed handler call (``kind ==
-    "handler"``) or an ``AsyncSignal`` send (``kind == "async_signal"``).
+    "handler"``), an ``AsyncSignal`` send (``kind == "async_signal"``) or a
+    ``django.tasks`` task enqueued through ``floorkit.tasks.RQBackend``
+    (``kind == "task"``: ``task`` is its module path, ``args`` and
+    ``kwargs`` its arguments, ``run_after`` and ``at_front`` where RQ would
+    put it; ``id`` is the ``TaskResult``'s).
 
     ``signal`` is the signal's name; ``handler`` the dotted path of the
     delayed handler (``None`` for an ``AsyncSignal``: one job runs all its
@@ -100,6 +106,8 @@ class Job:
     status: JobStatus = "queued"
     result: Any = None
     error: BaseException | None = None
+    run_after: datetime | None = None
+    at_front: bool = False
 
     def _decoded(self) -> tuple[list[Any], dict[str, Any]]:
         _function, _instance, args, kwargs = json.loads(self.payload)
@@ -118,6 +126,8 @@ class Job:
         args, kwargs = self._decoded()
         if self.kind == "handler":
             return args[3]
+        if self.kind == "task":
+            return args[2]
         if self.kind == "async_signal":
             from floorkit.async_signals import mappings
 
@@ -144,8 +154,15 @@ class Job:
 
     @property
     def args(self) -> list[Any]:
-        """The job function's positional arguments, as JSON data."""
+        """The job function's positional arguments (a task's own), as JSON data."""
+        if self.kind == "task":
+            return self._decoded()[0][1]
         return self._decoded()[0]
+
+    @property
+    def task(self) -> str | None:
+        """The module path of a ``django.tasks`` task (``kind == "task"``); else ``None``."""
+        return self._decoded()[0][0] if self.kind == "task" else None
 
     def describe(self) -> str:
         """``"job <id> (<signal> -> <handler>)"``, for messages."""
@@ -153,6 +170,8 @@ class Job:
             return f"job {self.id} ({self.signal} -> {self.handler})"
         if self.kind == "async_signal":
             return f"job {self.id} (AsyncSignal {self.signal})"
+        if self.kind == "task":
+            return f"job {self.id} (task {self.task})"
         return f"job {self.id} ({self.function})"
 
 
