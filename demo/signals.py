@@ -113,6 +113,7 @@ def cancel_job(request, job: str):
 def build_report(request, year: int, steps: int = 5):
     """The chat page's quick job: reports its progress to the calling window at once."""
     for step in range(1, steps + 1):
+        request.progress(step, steps, f"report {year}")  # to a call that awaits it, if any
         call(
             "demo.job.progress",
             request,

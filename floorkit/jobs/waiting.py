@@ -30,8 +30,11 @@ sent (Redis away) is logged and never fails the job; the page then gets
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from rq import get_current_job
@@ -50,6 +53,33 @@ RESULT = "floorkit.job.result"
 #: The longest progress text sent; a longer one is cut.
 MAX_TEXT = 1000
 MAX_CALL_ID = 2**53 - 1  # the largest integer a browser's Number holds exactly
+
+
+_inline_job: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "floorkit_inline_job_id", default=None
+)
+
+
+@contextlib.contextmanager
+def running_job(job_id: str) -> Iterator[None]:
+    """
+    Mark the block as the run of job ``job_id`` outside an RQ worker (an
+    outbox that runs jobs inline: ``floorkit.testing.capture()``), so that
+    its outcome and progress name it; such a run is never retried.
+    """
+    token = _inline_job.set(job_id)
+    try:
+        yield
+    finally:
+        _inline_job.reset(token)
+
+
+def _current_job() -> tuple[str | None, bool]:
+    """The id of the job running here (``None``: none) and whether a failure retries it."""
+    job = get_current_job()
+    if job is not None:
+        return job.id, job.should_retry
+    return _inline_job.get(), False
 
 
 class BadOptions(ValueError):
@@ -100,10 +130,9 @@ def report_progress(
     total = None if total is None else _number(total, "total")
     if not isinstance(text, str):
         raise TypeError(f"progress: text must be a string, not {type(text).__name__}")
-    job = get_current_job()
     kwargs = {
         "call": request.wait,
-        "job": job.id if job is not None else None,
+        "job": _current_job()[0],
         "done": done,
         "total": total,
         "text": text[:MAX_TEXT],
@@ -116,9 +145,9 @@ def answered(request: SignalRequest, result: Any) -> Any:
     The delayed handler of ``request``'s job returned ``result`` (a JSON
     value): send it to the call that awaits it, if any. Return ``result``.
     """
-    job = get_current_job()
-    if request.wait is not None and job is not None:
-        _deliver(request, {"job": job.id, "ok": True, "result": result})
+    job_id, _retried = _current_job()
+    if request.wait is not None and job_id is not None:
+        _deliver(request, {"job": job_id, "ok": True, "result": result})
     return result
 
 
@@ -128,16 +157,16 @@ def failed(request: SignalRequest, signal: str, exc: BaseException) -> None:
     will be retried, log it under an error id and send ``handler_failed``
     with that id to the call that awaits it, if any.
     """
-    job = get_current_job()
-    if request.wait is None or job is None or job.should_retry:
+    job_id, retried = _current_job()
+    if request.wait is None or job_id is None or retried:
         return
     from floorkit.signals.dispatch import report_failure
 
-    error_id = report_failure(signal, request, exc, f"in job {job.id}")
+    error_id = report_failure(signal, request, exc, f"in job {job_id}")
     _deliver(
         request,
         {
-            "job": job.id,
+            "job": job_id,
             "ok": False,
             "kind": "handler_failed",
             "message": f"{signal} failed (error {error_id})",
