@@ -282,7 +282,7 @@ def test_a_dead_workers_job_fails_the_waiting_call(server, alice):
 # -- in this process: what travels to the worker -----------------------------------
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_wait_travels_to_the_worker_and_stops_at_a_handlers_own_calls():
     request = SignalRequest(window="w1", wait=4)
     with capture() as captured:
@@ -295,7 +295,7 @@ def test_the_wait_travels_to_the_worker_and_stops_at_a_handlers_own_calls():
     assert SignalRequest.from_dict({**awaited, "wait": "4"}).wait is None
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_progress_checks_its_values_and_sends_nothing_when_nobody_waits():
     with capture() as captured:
         assert SignalRequest(window="w1").progress(1, 2, "x") is None  # no call waits
@@ -319,7 +319,7 @@ def test_progress_checks_its_values_and_sends_nothing_when_nobody_waits():
     assert message.kwargs == {"call": 3, "job": None, "done": 1, "total": None, "text": "x" * 1000}
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_capture_records_the_progress_and_outcome_sent_to_a_waiting_call():
     with capture(run_jobs=True) as captured:
         result = call_from_client("wait.steps", SignalRequest(window="w1", wait=4), {"n": 2})
