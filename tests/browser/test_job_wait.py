@@ -92,10 +92,11 @@ def test_the_long_job_page_awaits_its_job_over_http_polling(
 
 
 @pytest.mark.parametrize("mode", ["websocket", "http"])
-def test_a_failing_wait_rejects_and_bad_options_reject_before_sending(
+def test_what_a_wait_resolves_or_rejects_with(
     pages,
     login,
     blocker,  # noqa: F811
+    worker,  # noqa: F811
     mode,
 ):
     page = open_job_page(pages, login, blocker, f"ines-{mode}", mode)
@@ -110,7 +111,19 @@ def test_a_failing_wait_rejects_and_bad_options_reject_before_sending(
             .catch((e) => kinds.push(e.kind));
           // no delayed handler: it resolves with the inline results at once
           kinds.push(await floorkit.call("demo.job.cancel", {job: "x"}, {wait: true}));
+          // an inline and a delayed handler: the delayed one's return value (None)
+          kinds.push(await floorkit.call("demo.trace.ping", {}, {wait: true, timeout: 15000}));
+          // a job that fails (after its retry): handler_failed, with the worker's error id
+          await floorkit.call("tests.delayed_fails", {value: 1}, {wait: true, timeout: 15000})
+            .catch((e) => kinds.push([e.kind, e.signal, e.message === `tests.delayed_fails failed (error ${e.errorId})`]));
           return kinds;
         }"""
     )
-    assert rejected == ["bad_request", "bad_request", "timeout", [{"cancelling": "x"}]]
+    assert rejected == [
+        "bad_request",
+        "bad_request",
+        "timeout",
+        [{"cancelling": "x"}],
+        None,
+        ["handler_failed", "tests.delayed_fails", True],
+    ]
