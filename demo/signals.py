@@ -73,8 +73,7 @@ def on_private(request, to: str, text: str):
 
 # --- Long job (/job/) -----------------------------------------------------------------
 
-declare("demo.job.progress")  # {step, of}
-declare("demo.job.ended")  # {outcome: "finished" | "cancelled", step, of}
+declare("demo.job.progress")  # {step, of}: the chat page's quick job reports with it
 
 STEP_SECONDS = 0.3  # the "work" of one step
 
@@ -86,18 +85,21 @@ def cancel_key(window: str, job: str) -> str:
 
 @connect(path="demo.job.start", delayed=True, queue="slow")
 def long_job(request, steps: int = 10):
-    """Runs on an RQ worker; reports each step to the calling tab, stops when cancelled."""
-    job = get_current_job().id  # the id the browser got back from its call
+    """
+    Runs on an RQ worker. The page awaits it (``{wait: true}``): each
+    ``request.progress()`` reaches the page's ``onProgress``, and the return
+    value resolves its call. Stops between steps when cancelled.
+    """
+    job = get_current_job().id  # the page learns it from the first progress report
     steps = max(1, min(steps, 100))
     redis = get_redis()
+    request.progress(0, steps, "started on a worker")
     for step in range(1, steps + 1):
         time.sleep(STEP_SECONDS)
         if redis.delete(cancel_key(request.window, job)):  # the flag was up: take it down
-            call("demo.job.ended", request, WINDOW, outcome="cancelled", step=step - 1, of=steps)
-            return {"cancelled_after": step - 1}
-        call("demo.job.progress", request, WINDOW, step=step, of=steps)
-    call("demo.job.ended", request, WINDOW, outcome="finished", step=steps, of=steps)
-    return {"steps": steps}
+            return {"outcome": "cancelled", "step": step - 1, "of": steps}
+        request.progress(step, steps, f"step {step} of {steps}")
+    return {"outcome": "finished", "step": steps, "of": steps}
 
 
 @connect(path="demo.job.cancel")
@@ -111,6 +113,7 @@ def cancel_job(request, job: str):
 def build_report(request, year: int, steps: int = 5):
     """The chat page's quick job: reports its progress to the calling window at once."""
     for step in range(1, steps + 1):
+        request.progress(step, steps, f"report {year}")  # to a call that awaits it, if any
         call(
             "demo.job.progress",
             request,

@@ -47,7 +47,9 @@ _TABLE = [
     ("handler_failed", 500, False, "server", "a Python handler raised (error_id names the server's log line)"),
     ("connection_lost", 0, False, "client",
      "the connection went away before the answer: the call may have run, and is never re-sent"),
-    ("timeout", 0, False, "client", "no answer within callTimeout: the call may still have run"),
+    ("timeout", 0, False, "client",
+     "no answer within callTimeout, or no outcome of a waiting call's jobs within its timeout:"
+     " the call may still have run"),
     ("handler_error", 0, False, "event", "a JS handler threw; the other handlers still ran"),
     ("socket", 0, False, "event", "the websocket failed (the client reconnects)"),
     ("bad_frame", 0, False, "event", "the server sent a frame that is not floorkit's JSON"),

@@ -26,6 +26,7 @@ from floorkit.delivery.message_log import MAX_CURSOR, Missed, current_position, 
 from floorkit.errors import http_status
 from floorkit.exceptions import FloorkitError, RedisUnavailable
 from floorkit.groups import holders, windows
+from floorkit.jobs.waiting import BadOptions, awaited_call
 from floorkit.security.ratelimit import take_http
 from floorkit.security.sessions import session_valid
 from floorkit.signals import identity
@@ -138,7 +139,9 @@ def call(request) -> JsonResponse:
     Call a signal with a JSON body ``{"signal", "kwargs", "to"}``; answer
     ``{"ok": true, "results", "jobs", "trace", "messages"}`` where
     ``messages`` are the ``{"signal", "options"}`` the handlers returned for the
-    calling window, in order.
+    calling window, in order. With ``"options": {"wait": true}`` and the
+    call's ``"id"``, the delayed handlers' outcomes are sent to the window
+    (``floorkit.jobs.waiting``).
     """
     signal_request = _window_request(request)
     if isinstance(signal_request, JsonResponse):
@@ -157,7 +160,11 @@ def call(request) -> JsonResponse:
     if not isinstance(body, dict) or not isinstance(body.get("signal"), str):
         return _error("bad_request", 'the body must be {"signal": NAME, "kwargs": {...}}')
     signal = body["signal"]
-    request_for_call = signal_request.new_call()
+    try:
+        wait = awaited_call(body.get("options"), body.get("id"), signal_request.window)
+    except BadOptions as exc:
+        return _error("bad_request", str(exc))
+    request_for_call = signal_request.new_call().waiting(wait)
     try:
         result = call_from_client(signal, request_for_call, body.get("kwargs", {}), body.get("to"))
         return _json(

@@ -146,6 +146,27 @@ def test_websocket_refuses_bad_json_with_bad_request(server, text):
 
 # -- frames with wrong fields (websocket) -------------------------------------------
 
+# A call's "options" ({"wait": true}: floorkit/jobs/waiting.py), refused on both transports.
+BAD_OPTIONS = [
+    [],
+    "wait",
+    1,
+    True,
+    [{"wait": True}],
+    {"wait": 1},
+    {"wait": 0},
+    {"wait": "true"},
+    {"wait": None},
+    {"wait": [True]},
+    {"wait": {}},
+    {"wait": True, "extra": 1},
+    {"timeout": 5},
+    {"onProgress": "alert(1)"},
+    {"WAIT": True},
+    {"": True},
+    {"wait\u0000": True},
+]
+
 FIELD_CASES = [
     # (frame, kind, echoed id)
     *[
@@ -165,6 +186,7 @@ FIELD_CASES = [
     ({"type": "pong"}, "bad_request", None),
     ({"type": "hello", "id": 3}, "bad_request", 3),
     ({"type": "result", "id": 4, "ok": True}, "bad_request", 4),
+    *[({**CALL, "options": bad}, "bad_request", 7) for bad in BAD_OPTIONS],
 ]
 
 
@@ -609,6 +631,46 @@ def test_http_call_refuses_bad_signals_targets_and_groups(
     still_serving(server)
 
 
+@pytest.mark.parametrize("options", BAD_OPTIONS, ids=_typed_id)
+def test_http_call_refuses_bad_options(server, browser, options):
+    body = {"signal": "hostile.echo", "kwargs": {}, "id": 7, "options": options}
+    _assert_error(browser.call(body), 400, "bad_request")
+    still_serving(server)
+
+
+# A call that waits needs its id (the outcome names it) and a window (where it goes).
+BAD_WAIT_IDS = [None, 0, -1, 2**53, 1.5, "7", True, [7], {}]
+
+
+@pytest.mark.parametrize("call_id", BAD_WAIT_IDS, ids=repr)
+def test_http_calls_that_wait_need_a_valid_id(server, browser, call_id):
+    body = {"signal": "hostile.echo", "kwargs": {}, "options": {"wait": True}}
+    if call_id is not None:
+        body["id"] = call_id
+    _assert_error(browser.call(body), 400, "bad_request")
+    still_serving(server)
+
+
+def test_http_calls_that_wait_need_a_window(server, browser):
+    body = json.dumps({"signal": "hostile.echo", "kwargs": {}, "id": 7, "options": {"wait": True}})
+    answer = browser.request("POST", "/floorkit/call/", body, **{"X-Floorkit-Window": ""})
+    assert "window" in _assert_error(answer, 400, "bad_request")["message"]
+    still_serving(server)
+
+
+def test_calls_that_wait_on_inline_handlers_only_are_answered_as_usual(server, browser):
+    body = {"signal": "hostile.echo", "kwargs": {"a": 1}, "id": 7, "options": {"wait": True}}
+    status, answer, _ = browser.call(body)
+    assert (status, answer["results"], answer["jobs"]) == (200, [{"a": 1}], [])
+    tab = Tab(server.url)
+    tab.send({**CALL, "kwargs": {"a": 2}, "options": {"wait": True}})
+    frame = tab.wait_for(lambda f: f.get("id") == 7)
+    assert (frame["type"], frame["results"], frame["jobs"]) == ("result", [{"a": 2}], [])
+    tab.send({**CALL, "options": {"wait": False}})
+    assert tab.wait_for(lambda f: f.get("id") == 7)["type"] == "result"
+    tab.close()
+
+
 HTTP_ROUTES = {
     "/floorkit/window/": "POST",
     "/floorkit/call/": "POST",
@@ -674,6 +736,9 @@ def test_the_module_covers_at_least_300_inputs():
         + 3
         + 4
         + len(TASK_RESULT_IDS)
+        + len(BAD_OPTIONS)  # on HTTP (the websocket's are FIELD_CASES)
+        + len(BAD_WAIT_IDS)
+        + 1
     )
     print(f"hostile inputs: {count}")
     assert count >= 300, count

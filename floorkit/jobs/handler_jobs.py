@@ -34,6 +34,7 @@ from floorkit import conf
 from floorkit.delivery import outbox
 from floorkit.delivery.redis_client import redis_errors
 from floorkit.exceptions import InvalidArguments
+from floorkit.jobs import waiting
 from floorkit.signals.registry import Handler, registry
 from floorkit.signals.request import SignalRequest
 from floorkit.tasks import routing
@@ -130,7 +131,9 @@ def run_handler(signal: str, path: str, request: dict[str, Any], kwargs: dict[st
 
     Arguments are checked again (the handler may have changed since the job
     was enqueued). The return value is kept as the job's result when it is
-    JSON-serializable, else ``None``.
+    JSON-serializable, else ``None``; a browser call awaiting the job
+    (``floorkit.jobs.waiting``) is sent that value, or the failure once no
+    retry is left.
     """
     inline = outbox.runs_inline()  # then the connections are the caller's
     if not inline:
@@ -141,11 +144,14 @@ def run_handler(signal: str, path: str, request: dict[str, Any], kwargs: dict[st
             handler = registry.find_handler(signal, path)
             bound = handler.bind(kwargs)
             result = handler.fn(caller.child(hop), **bound)
+    except Exception as exc:
+        waiting.failed(caller, signal, exc)  # a browser call awaiting the job hears of it
+        raise
     finally:
         if not inline:
             close_old_connections()
     try:
         json.dumps(result, allow_nan=False)
     except (TypeError, ValueError):
-        return None
-    return result
+        result = None
+    return waiting.answered(caller, result)

@@ -12,7 +12,9 @@ right after start-up; an idle worker wakes from its blocking pop at least that
 often) finds the job and, by ``reclaim_abandoned()``:
 
 * re-enqueues it when it has retries left (RQ's ``Retry``, as a failure would);
-* otherwise moves it to the failed registry with a "worker died" reason.
+* otherwise moves it to the failed registry with a "worker died" reason,
+  and a browser call awaiting it gets ``handler_failed`` saying so
+  (``floorkit.jobs.waiting``).
 
 So a dead worker's job is retried or failed within about three leases (60 s
 with the default) when another worker serves the queue, or that long after
@@ -61,6 +63,7 @@ def reclaim_abandoned(queue: Any, exception_handlers: list | None = None) -> lis
     job_ids = registry.get_expired_job_ids(score)
     if not job_ids:
         return []
+    failed = []
     with queue.connection.pipeline() as pipeline:
         for job_id in job_ids:
             try:
@@ -89,8 +92,14 @@ def reclaim_abandoned(queue: Any, exception_handlers: list | None = None) -> lis
                 job.set_status(JobStatus.FAILED, pipeline=pipeline)
                 job._handle_failure(reason, pipeline, worker_name="")
                 queue.enqueue_dependents(job, refresh_job_status=False)
+                failed.append(job)
         pipeline.zremrangebyscore(registry.key, 0, score)
         pipeline.execute()
+    if failed:  # once the failures are recorded
+        from floorkit.jobs.waiting import abandoned
+
+        for job in failed:
+            abandoned(job)
     return job_ids
 
 

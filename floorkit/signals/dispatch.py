@@ -246,6 +246,8 @@ def call(signal: str, request: Any = None, to: Any = None, **kwargs: Any) -> Cal
 
 def _call(signal: str, request: Any, to: Any, kwargs: dict, on_commit: bool) -> CallResult:
     signal_request = SignalRequest.coerce(request)
+    if signal_request.wait is not None:  # a handler's own call: nobody awaits its jobs
+        signal_request = signal_request.waiting(None)
 
     def run(hop_request: SignalRequest) -> CallResult:
         info = registry.get(signal)

@@ -24,6 +24,10 @@ class SignalRequest:
     the opaque session id (``floorkit.signals.identity.session_id``), never the raw
     session key. ``window`` is the server-issued id of the calling browser tab,
     or ``None``. ``trace_id`` is shared by every hop of one call chain.
+    ``wait`` is the id of the browser call that awaits this call's delayed
+    handlers (``floorkit.call(..., {wait: true})``, ``floorkit.jobs.waiting``),
+    else ``None``; it travels to the worker with the rest, and a handler's
+    own ``call()`` never carries it further.
 
     ``user`` is loaded lazily from the database on first access, so that
     permissions are checked against the current user, not a stale snapshot.
@@ -35,6 +39,7 @@ class SignalRequest:
     window: str | None = None
     trace_id: str = field(default_factory=new_trace_id)
     parent: str | None = None
+    wait: int | None = None
 
     @property
     def is_authenticated(self) -> bool:
@@ -104,16 +109,37 @@ class SignalRequest:
         )
 
     def new_call(self) -> SignalRequest:
-        """The same caller, under a new trace: the first hop of a new call."""
-        return self._same_caller(new_trace_id(), None)
+        """The same caller, under a new trace: the first hop of a new call (awaited by no one)."""
+        return self._same_caller(new_trace_id(), None, None)
 
     def child(self, hop: str) -> SignalRequest:
         """The same caller and trace, one hop further: ``hop`` becomes the parent."""
-        return self._same_caller(self.trace_id, hop)
+        return self._same_caller(self.trace_id, hop, self.wait)
 
-    def _same_caller(self, trace_id: str, parent: str | None) -> SignalRequest:
+    def waiting(self, call_id: int | None) -> SignalRequest:
+        """The same hop, awaited by the browser call ``call_id`` (``None``: by no one)."""
+        return self._same_caller(self.trace_id, self.parent, call_id)
+
+    def progress(self, done: float, total: float | None = None, text: str = "") -> int | None:
+        """
+        Report the progress of this call's work to the browser call that
+        awaits it: a numbered ``floorkit.job.progress`` message to the calling
+        window, through the outbox, which the page gets as its call's
+        ``onProgress({done, total, text})`` and a ``progress`` event. Return
+        the message's sequence number, or ``None`` (nothing sent) when no
+        browser call awaits this one or it has no window.
+
+        Raise ``TypeError`` for a ``done``/``total`` that is not a number or a
+        ``text`` that is not a string, ``ValueError`` for a non-finite or
+        negative number; ``RedisUnavailable`` when Redis cannot be reached.
+        """
+        from floorkit.jobs.waiting import report_progress
+
+        return report_progress(self, done, total, text)
+
+    def _same_caller(self, trace_id: str, parent: str | None, wait: int | None) -> SignalRequest:
         copy = SignalRequest(
-            self.user_id, self.username, self.session, self.window, trace_id, parent
+            self.user_id, self.username, self.session, self.window, trace_id, parent, wait
         )
         if "_user" in self.__dict__:  # the user already loaded for this caller
             copy._user = self._user
@@ -128,11 +154,13 @@ class SignalRequest:
             "window": self.window,
             "trace_id": self.trace_id,
             "parent": self.parent,
+            "wait": self.wait,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SignalRequest:
         """Rebuild a request from ``to_dict()`` output; unknown keys are ignored."""
+        wait = data.get("wait")
         return cls(
             user_id=data.get("user_id"),
             username=data.get("username"),
@@ -140,6 +168,7 @@ class SignalRequest:
             window=data.get("window"),
             trace_id=data.get("trace_id") or new_trace_id(),
             parent=data.get("parent"),
+            wait=wait if type(wait) is int else None,
         )
 
     def __repr__(self) -> str:

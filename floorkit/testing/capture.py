@@ -257,13 +257,14 @@ class Captured:
         from django.utils.module_loading import import_string
 
         from floorkit.async_signals.job import _eager_errors
+        from floorkit.jobs.waiting import running_job
 
         function, _instance, args, kwargs = json.loads(job.payload)  # the worker's view
         errors = _eager_errors.get() if eager else None
         token = _eager_errors.set([] if errors is None else errors)
         self._depth += 1
         try:
-            with outbox.running_inline():
+            with outbox.running_inline(), running_job(job.id):
                 job.result = import_string(function)(*args, **kwargs)
             job.status = "finished"
         except Exception as exc:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from floorkit.delivery import wire
 from floorkit.exceptions import FloorkitError
+from floorkit.jobs.waiting import BadOptions, awaited_call
 from floorkit.security.sessions import session_holds
 from floorkit.signals.dispatch import call_from_client, replayed_messages, report_failure
 from floorkit.tracing import recorder
@@ -76,8 +77,8 @@ def handle_ping(tab: Tab) -> None:
 
 def handle_call(tab: Tab, data: dict[str, Any]) -> None:
     """
-    Check a ``call`` frame's fields (``id``, ``signal``, ``kwargs``; ``to`` is
-    checked by ``call_from_client()``), take its token, and start
+    Check a ``call`` frame's fields (``id``, ``signal``, ``kwargs``,
+    ``options``; ``to`` is checked by ``call_from_client()``), take its token, and start
     ``run_call()``; a call over the rate limit is refused and traced.
     """
     call_id = data.get("id")
@@ -92,10 +93,15 @@ def handle_call(tab: Tab, data: dict[str, Any]) -> None:
     if not isinstance(kwargs, dict):
         tab.error(call_id, "bad_request", "'kwargs' must be a JSON object")
         return
+    try:
+        wait = awaited_call(data.get("options"), call_id, tab.request.window)
+    except BadOptions as exc:
+        tab.error(call_id, "bad_request", str(exc))
+        return
     if not take_call_token(tab):
         refuse_rate_limited(tab, call_id, signal)
         return
-    runners.run(run_call, tab, call_id, signal, kwargs, data.get("to"))
+    runners.run(run_call, tab, call_id, signal, kwargs, data.get("to"), wait)
 
 
 def take_call_token(tab: Tab) -> bool:
@@ -122,14 +128,18 @@ def refuse_rate_limited(tab: Tab, call_id: int, signal: str) -> None:
     )
 
 
-def run_call(tab: Tab, call_id: int, signal: str, kwargs: dict, to: Any) -> None:
+def run_call(
+    tab: Tab, call_id: int, signal: str, kwargs: dict, to: Any, wait: int | None = None
+) -> None:
     """
     Run one call and answer it: first the messages its handlers asked to
     replay to this tab, then its ``result`` frame, or an ``error`` frame (a
     handler's exception is logged under an error id the browser gets). The
-    database connections the call opened are closed after it.
+    database connections the call opened are closed after it. ``wait`` is
+    the call id that its delayed handlers' outcomes are sent to
+    (``floorkit.jobs.waiting``), or ``None``.
     """
-    request = tab.request.new_call()
+    request = tab.request.new_call().waiting(wait)
     try:
         if tab.guard is not None and not session_holds(tab, call_id):
             return

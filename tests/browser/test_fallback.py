@@ -467,6 +467,7 @@ def test_js_md_examples(pages, login, blocker, mode):
         "job ",
         "fetched 200",
         f"open {mode} ",  # state, mode, window, user, seq
+        'inline only: [{"sent":true}]',  # {wait: true} without delayed handlers: at once
     ]
     page.wait_for_function(
         "(expected) => expected.every((line) => logged.some((l) => l.startsWith(line)))",

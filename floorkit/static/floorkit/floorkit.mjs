@@ -10,8 +10,10 @@
  *   floorkit.call("demo.chat.message", {text: "hi"})                  // -> Promise
  *     .then(({results, jobs, trace}) => ...)
  *     .catch((err) => console.log(err.kind, err.message, err.errorId));
+ *   floorkit.call("demo.job.start", {steps: 10}, {wait: true, onProgress: ({done, total, text}) => ...})
+ *     .then((value) => ...)   // the delayed handler's return value, once its job ended
  *   floorkit.on("open", ({window, user, reconnected, mode}) => ...);
- *   // also "close", "error", "hello", "recovery", "mode" and "presence"
+ *   // also "close", "error", "hello", "recovery", "mode", "presence" and "progress"
  *   floorkit.join("doc.42").then(({count, members}) => ...);   // groups: docs/groups.md
  *   floorkit.on("presence", ({group, joined, left, seq}) => ...);
  *   floorkit.call("doc.comment", {text}, {to: {group: "doc.42"}});
@@ -160,6 +162,7 @@ const DEFAULTS = {
   jitter: 0.3, // +-30 %
   helloTimeout: 15, // seconds to wait for hello on a new socket
   callTimeout: 30000, // ms a call waits for its answer, then rejects (kind "timeout"); 0: forever
+  waitTimeout: 600000, // ms a call with {wait: true} waits for its jobs' outcome (JOB_TIMEOUT)
   debug: false, // log every frame to the console
   // HTTP fallback (the tag fills these in from floorkit.urls and POLL_INTERVAL)
   windowUrl: null,
@@ -202,7 +205,16 @@ function debugLogger(root, options) {
 
 // The page's event listeners: floorkit.on(event, fn) / floorkit.off(event, fn).
 
-const EVENTS = ["open", "close", "error", "hello", "recovery", "mode", "presence"];
+const EVENTS = [
+  "open",
+  "close",
+  "error",
+  "hello",
+  "recovery",
+  "mode",
+  "presence",
+  "progress",
+];
 
 class Events {
   constructor() {
@@ -413,24 +425,38 @@ class Cursor {
 
 // --- src/calls.js ----------------------------------------------------------------------
 
-// The browser's calls: their ids, the outbox of calls not sent yet (in call order) and
-// the pending calls waiting for their answer, each settled once (answer, failure or
-// timeout).
+// The browser's calls: their ids, the outbox of calls not sent yet (in call order), the
+// pending calls waiting for their answer and the answered calls that wait for their jobs
+// ({wait: true}), each settled once (answer, outcome of the jobs, failure or timeout).
+//
+// A call that waits is answered as any other (its inline results and job ids), then
+// settled by the floorkit.job.result messages of its jobs (docs/protocol.md), which may
+// come before the answer; its floorkit.job.progress messages call its onProgress and emit
+// "progress" events. Those are numbered messages of the window: a reconnect replays them,
+// so a call that waits for its jobs outlives the connection it was answered on.
 
+
+const JOB_PROGRESS = "floorkit.job.progress";
+const JOB_RESULT = "floorkit.job.result";
 
 class Calls {
-  constructor(options) {
+  constructor(options, events) {
     this.options = options;
-    this.pending = new Map(); // call id -> {resolve, reject, signal, via}
+    this.events = events;
+    // call id -> {resolve, reject, signal, via, waits, onProgress, outcomes, jobs}
+    this.pending = new Map();
+    this.awaiting = new Map(); // call id -> the same, answered: waiting for its jobs
     this.outbox = []; // [{id, text, body}]: `text` the websocket frame, `body` the HTTP body
     this.nextId = 1; // call ids are never reused, even across connections
   }
 
   // A call of `name`: {promise, local}, `local` the copy of kwargs for this tab's handlers
-  // (null with `to`), queued in the outbox. A bad name or kwargs (not an object, not
-  // JSON): {promise, invalid: true}, the Promise rejected with bad_request, nothing queued.
+  // (null with `to`), queued in the outbox. A bad name, kwargs (not an object, not JSON)
+  // or option: {promise, invalid: true}, the Promise rejected with bad_request, nothing
+  // queued.
   add(name, kwargs, callOptions) {
-    const to = callOptions ? callOptions.to : undefined;
+    const options = callOptions || {};
+    const to = options.to;
     if (typeof name !== "string" || !name) {
       return rejected("floorkit.call: the signal name must be a non-empty string");
     }
@@ -440,9 +466,19 @@ class Calls {
     if (typeof kwargs !== "object" || Array.isArray(kwargs)) {
       return rejected("floorkit.call: kwargs must be an object", name);
     }
+    if (options.wait !== undefined && typeof options.wait !== "boolean") {
+      return rejected("floorkit.call: the option wait must be true or false", name);
+    }
+    if (options.onProgress != null && typeof options.onProgress !== "function") {
+      return rejected("floorkit.call: the option onProgress must be a function", name);
+    }
+    const waits = options.wait === true;
     const frame = { type: "call", id: this.nextId++, signal: name, kwargs: kwargs };
     if (to != null) {
       frame.to = Array.isArray(to) ? to : [to];
+    }
+    if (waits) {
+      frame.options = { wait: true };
     }
     let text;
     try {
@@ -454,43 +490,56 @@ class Calls {
     if (frame.to) {
       body.to = frame.to;
     }
-    const timeout =
-      callOptions && callOptions.timeout !== undefined
-        ? callOptions.timeout
-        : this.options.callTimeout;
-    const promise = this.wait(frame.id, name, timeout);
+    if (waits) {
+      body.id = frame.id; // the outcomes of its jobs name it
+      body.options = frame.options;
+    }
+    let timeout = waits ? this.options.waitTimeout : this.options.callTimeout;
+    if (options.timeout !== undefined) {
+      timeout = options.timeout;
+    }
+    const entry = { signal: name, via: null, waits: waits, onProgress: options.onProgress };
+    const promise = this.wait(frame.id, entry, timeout);
     this.outbox.push({ id: frame.id, text: text, body: JSON.stringify(body) });
     // The local handlers get their own copy: what they do to it never changes the call.
     return { promise: promise, local: to == null ? JSON.parse(text).kwargs : null };
   }
 
   // The Promise of call `id`, pending until settled or `timeout` ms have passed.
-  wait(id, name, timeout) {
+  wait(id, entry, timeout) {
     return new Promise((resolve, reject) => {
       let timer = null;
       const settled = (fn) => (value) => {
         clearTimeout(timer);
         fn(value);
       };
-      this.pending.set(id, {
-        resolve: settled(resolve),
-        reject: settled(reject),
-        signal: name,
-        via: null,
-      });
+      entry.resolve = settled(resolve);
+      entry.reject = settled(reject);
+      entry.outcomes = new Map(); // job id -> its result, for a call that waits
+      entry.jobs = null; // its job ids, once answered
+      this.pending.set(id, entry);
       if (typeof timeout === "number" && timeout > 0) {
         timer = setTimeout(() => {
-          // No answer in time (Redis or the server unreachable, a slow handler): give up.
-          // The call may still run; a late answer is ignored.
-          if (this.pending.get(id)) {
-            this.pending.delete(id);
+          // No answer (or no outcome of its jobs) in time: Redis or the server
+          // unreachable, a slow handler or job. The call may still run; a late answer
+          // is ignored.
+          if (this.forget(id)) {
             this.unqueue(id); // never sent: it will not be
-            const message = name + ": no answer within " + timeout + " ms";
+            const name = entry.signal;
+            const message = entry.waits
+              ? name + ": no result within " + timeout + " ms; its jobs may still run"
+              : name + ": no answer within " + timeout + " ms";
             reject(new FloorkitError("timeout", message, null, name));
           }
         }, timeout);
       }
     });
+  }
+
+  // Call `id` waits no more (answered or not); returns whether it was waiting.
+  forget(id) {
+    const found = this.pending.delete(id);
+    return this.awaiting.delete(id) || found;
   }
 
   unqueue(id) {
@@ -519,24 +568,83 @@ class Calls {
     }
   }
 
-  // A result or error frame settles its call. Returns false when no call waits for it
-  // (timed out, or an error about no call).
+  // A result or error frame settles its call; a call that waits resolves with the inline
+  // results when it has no jobs, else waits for them. Returns false when no call waits for
+  // the frame (timed out, already failed by a job, or an error about no call).
   settle(frame) {
     const entry = this.pending.get(frame.id);
     if (!entry) {
       return false;
     }
     this.pending.delete(frame.id);
-    if (frame.type === "result") {
+    if (frame.type !== "result") {
+      entry.reject(refusal(frame, entry.signal));
+    } else if (!entry.waits) {
       entry.resolve({
         results: frame.results || [],
         jobs: frame.jobs || [],
         trace: frame.trace == null ? null : frame.trace,
       });
+    } else if (!Array.isArray(frame.jobs) || frame.jobs.length === 0) {
+      entry.resolve(frame.results || []);
     } else {
-      entry.reject(refusal(frame, entry.signal));
+      entry.jobs = frame.jobs;
+      this.awaiting.set(frame.id, entry);
+      this.complete(frame.id, entry); // some jobs may have ended before the answer
     }
     return true;
+  }
+
+  // A floorkit.job.progress or floorkit.job.result message: the progress or the outcome
+  // of a job of a call of this tab that waits. Others, and those of a call that waits no
+  // more, are ignored.
+  job(frame) {
+    const kwargs = frame.kwargs || {};
+    const entry = this.pending.get(kwargs.call) || this.awaiting.get(kwargs.call);
+    if (!entry || !entry.waits || (entry.jobs && entry.jobs.indexOf(kwargs.job) < 0)) {
+      return;
+    }
+    if (frame.signal === JOB_PROGRESS) {
+      this.progressed(entry, kwargs);
+    } else if (frame.signal === JOB_RESULT && kwargs.ok === true) {
+      entry.outcomes.set(kwargs.job, kwargs.result === undefined ? null : kwargs.result);
+      this.complete(kwargs.call, entry);
+    } else if (frame.signal === JOB_RESULT) {
+      // One job failed: the call fails at once, whatever its other jobs do.
+      this.forget(kwargs.call);
+      const kind = kwargs.kind || "handler_failed";
+      entry.reject(new FloorkitError(kind, kwargs.message || "", kwargs.error_id, entry.signal));
+    }
+  }
+
+  // Resolves an answered call whose jobs have all ended: with the result of its one job,
+  // or the list of its jobs' results, in the order of its handlers.
+  complete(id, entry) {
+    if (!entry.jobs || !entry.jobs.every((job) => entry.outcomes.has(job))) {
+      return;
+    }
+    this.awaiting.delete(id);
+    const values = entry.jobs.map((job) => entry.outcomes.get(job));
+    entry.resolve(values.length === 1 ? values[0] : values);
+  }
+
+  // A progress report: the call's onProgress, then the "progress" event.
+  progressed(entry, kwargs) {
+    const progress = {
+      done: kwargs.done,
+      total: kwargs.total == null ? null : kwargs.total,
+      text: typeof kwargs.text === "string" ? kwargs.text : "",
+      job: kwargs.job == null ? null : kwargs.job,
+    };
+    if (entry.onProgress) {
+      try {
+        entry.onProgress(Object.assign({}, progress));
+      } catch (exc) {
+        const message = "the onProgress of a call of " + entry.signal + " threw: " + exc;
+        this.events.report(new FloorkitError("handler_error", message, null, entry.signal));
+      }
+    }
+    this.events.emit("progress", Object.assign({ signal: entry.signal }, progress));
   }
 
   // Call `id` failed on the way (no answer): rejects it with `kind` if it still waits.
@@ -548,8 +656,9 @@ class Calls {
     }
   }
 
-  // The connection carrying them closed: the calls sent over `via` are rejected with
-  // connection_lost (never re-sent: they may have run); queued ones wait.
+  // The connection carrying them closed: the calls sent over `via` and not answered are
+  // rejected with connection_lost (never re-sent: they may have run); queued ones wait,
+  // and so do answered calls waiting for their jobs (the reconnect replays the outcomes).
   lose(via) {
     const message = "the connection closed before the server answered; the call may have run";
     this.pending.forEach((entry, id) => {
@@ -559,11 +668,13 @@ class Calls {
     });
   }
 
-  // Every call, queued or sent, rejected with `kind`; the outbox emptied.
+  // Every call, queued, sent or waiting for its jobs, rejected with `kind`; the outbox
+  // emptied.
   rejectAll(kind, message) {
     this.outbox = [];
-    const entries = Array.from(this.pending.values());
+    const entries = Array.from(this.pending.values()).concat(Array.from(this.awaiting.values()));
     this.pending.clear();
+    this.awaiting.clear();
     entries.forEach((entry) => {
       entry.reject(new FloorkitError(kind, message, null, entry.signal));
     });
@@ -1299,7 +1410,7 @@ class Client {
     this.events = new Events();
     this.handlers = new Handlers(this.events);
     this.cursor = new Cursor();
-    this.calls = new Calls(this.options);
+    this.calls = new Calls(this.options, this.events);
     this.groups = new Groups((name, kwargs) => this.call(name, kwargs), this.events);
     this.endpoints = new Endpoints(root, this.options, this.cursor);
     this.state = "closed";
@@ -1420,6 +1531,7 @@ class Client {
     });
     if (typeof frame.signal === "string" && frame.signal.startsWith("floorkit.")) {
       this.groups.signal(frame); // membership and presence changes
+      this.calls.job(frame); // the progress and outcomes of jobs that calls wait for
     }
     return true;
   }

@@ -9,8 +9,10 @@
  *   floorkit.call("demo.chat.message", {text: "hi"})                  // -> Promise
  *     .then(({results, jobs, trace}) => ...)
  *     .catch((err) => console.log(err.kind, err.message, err.errorId));
+ *   floorkit.call("demo.job.start", {steps: 10}, {wait: true, onProgress: ({done, total, text}) => ...})
+ *     .then((value) => ...)   // the delayed handler's return value, once its job ended
  *   floorkit.on("open", ({window, user, reconnected, mode}) => ...);
- *   // also "close", "error", "hello", "recovery", "mode" and "presence"
+ *   // also "close", "error", "hello", "recovery", "mode", "presence" and "progress"
  *   floorkit.join("doc.42").then(({count, members}) => ...);   // groups: docs/groups.md
  *   floorkit.on("presence", ({group, joined, left, seq}) => ...);
  *   floorkit.call("doc.comment", {text}, {to: {group: "doc.42"}});

@@ -31,7 +31,7 @@ export class Client {
     this.events = new Events();
     this.handlers = new Handlers(this.events);
     this.cursor = new Cursor();
-    this.calls = new Calls(this.options);
+    this.calls = new Calls(this.options, this.events);
     this.groups = new Groups((name, kwargs) => this.call(name, kwargs), this.events);
     this.endpoints = new Endpoints(root, this.options, this.cursor);
     this.state = "closed";
@@ -152,6 +152,7 @@ export class Client {
     });
     if (typeof frame.signal === "string" && frame.signal.startsWith("floorkit.")) {
       this.groups.signal(frame); // membership and presence changes
+      this.calls.job(frame); // the progress and outcomes of jobs that calls wait for
     }
     return true;
   }

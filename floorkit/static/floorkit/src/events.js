@@ -1,6 +1,15 @@
 // The page's event listeners: floorkit.on(event, fn) / floorkit.off(event, fn).
 
-export const EVENTS = ["open", "close", "error", "hello", "recovery", "mode", "presence"];
+export const EVENTS = [
+  "open",
+  "close",
+  "error",
+  "hello",
+  "recovery",
+  "mode",
+  "presence",
+  "progress",
+];
 
 export class Events {
   constructor() {

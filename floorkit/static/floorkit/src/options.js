@@ -13,6 +13,7 @@ export const DEFAULTS = {
   jitter: 0.3, // +-30 %
   helloTimeout: 15, // seconds to wait for hello on a new socket
   callTimeout: 30000, // ms a call waits for its answer, then rejects (kind "timeout"); 0: forever
+  waitTimeout: 600000, // ms a call with {wait: true} waits for its jobs' outcome (JOB_TIMEOUT)
   debug: false, // log every frame to the console
   // HTTP fallback (the tag fills these in from floorkit.urls and POLL_INTERVAL)
   windowUrl: null,
