@@ -34,6 +34,7 @@ from floorkit import conf
 from floorkit.delivery import outbox
 from floorkit.delivery.redis_client import redis_errors
 from floorkit.exceptions import InvalidArguments
+from floorkit.signals.coroutines import call_sync
 from floorkit.signals.registry import Handler, registry
 from floorkit.signals.request import SignalRequest
 from floorkit.tracing import recorder
@@ -118,7 +119,8 @@ def run_handler(signal: str, path: str, request: dict[str, Any], kwargs: dict[st
     The RQ job function: run the delayed handler ``path`` of ``signal``.
 
     Arguments are checked again (the handler may have changed since the job
-    was enqueued). The return value is kept as the job's result when it is
+    was enqueued); an ``async def`` handler is run to completion
+    (``call_sync``). The return value is kept as the job's result when it is
     JSON-serializable, else ``None``.
     """
     inline = outbox.runs_inline()  # then the connections are the caller's
@@ -129,7 +131,7 @@ def run_handler(signal: str, path: str, request: dict[str, Any], kwargs: dict[st
         with recorder.job(caller.trace_id, caller.parent, signal, handler=path) as hop:
             handler = registry.find_handler(signal, path)
             bound = handler.bind(kwargs)
-            result = handler.fn(caller.child(hop), **bound)
+            result = call_sync(handler.fn, caller.child(hop), **bound)
     finally:
         if not inline:
             close_old_connections()
