@@ -3,7 +3,7 @@ floorkit: Python and the browser call each other by name.
 
 The public API::
 
-    from floorkit import connect, declare, call, SignalRequest
+    from floorkit import connect, declare, call, acall, SignalRequest
     from floorkit import WINDOW, SESSION, USER, BROADCAST
     from floorkit import Group, group, join, leave, presence
     from floorkit import AsyncSignal, register, register_mapping
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "call": "floorkit.signals.dispatch",
+    "acall": "floorkit.signals.dispatch",
     "CallResult": "floorkit.signals.dispatch",
     "connect": "floorkit.signals.registry",
     "declare": "floorkit.signals.registry",
@@ -69,6 +70,7 @@ __all__ = [
     "User",
     "WINDOW",
     "Window",
+    "acall",
     "call",
     "connect",
     "declare",
@@ -111,7 +113,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from floorkit.groups.authorizers import group
     from floorkit.groups.membership import join, leave
     from floorkit.groups.presence import Presence, presence
-    from floorkit.signals.dispatch import CallResult, call
+    from floorkit.signals.dispatch import CallResult, acall, call
     from floorkit.signals.registry import connect, declare
     from floorkit.signals.request import SignalRequest
     from floorkit.signals.targets import (

@@ -104,16 +104,24 @@ def test_handler_without_request_parameter_is_an_error_with_a_hint(redis_server)
         registry.restore(state)
 
 
-def test_async_def_handler_is_refused_at_connect_time():
+def test_async_def_handler_is_accepted_and_async_generator_refused_at_connect_time():
     state = registry.snapshot()
     try:
-        with pytest.raises(TypeError, match="async def handler; async handlers are not supported"):
 
-            @connect(path="tests.async_handler")
-            async def coroutine(request):
-                pass
+        @connect(path="tests.async_handler")
+        async def coroutine(request, value: int):
+            return value
 
-        assert "tests.async_handler" not in {info.name for info in registry.all()}
+        [handler] = registry.get("tests.async_handler").handlers
+        assert handler.is_async and handler.fn is coroutine
+        assert not [m for m in run_checks() if m.obj == handler.path]
+        with pytest.raises(TypeError, match="is an async generator .* nothing would iterate"):
+
+            @connect(path="tests.async_generator")
+            async def generator(request):
+                yield 1
+
+        assert "tests.async_generator" not in {info.name for info in registry.all()}
     finally:
         registry.restore(state)
 

@@ -18,6 +18,7 @@ def test_listsignals_json_lists_every_signal_with_options(run_manage):
             "queue": "default",
             "auth_required": True,
             "allow_from_client": True,
+            "is_async": False,
         }
     ]
     assert signals["tests.private"]["allow_from_client"] is False

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import async_to_sync
+from floorkit.signals.coroutines import call_sync
 
 if TYPE_CHECKING:  # pragma: no cover
     from floorkit.async_signals.signal import AsyncSignal
@@ -58,7 +58,8 @@ def call_receivers(
     """
     Call every live receiver of ``signal`` for ``sender`` but those whose path
     is in ``done``, as ``send_robust`` does: synchronous receivers first, in
-    connection order, then ``async def`` receivers concurrently. Log each
+    connection order, then ``async def`` receivers concurrently, run by
+    ``call_sync`` as ``async def`` handlers are. Log each
     failure; never raise a receiver's exception. Return ``[(receiver,
     response or exception), ...]``.
     """
@@ -86,7 +87,7 @@ def call_receivers(
         async def gather() -> list[Any]:
             return await asyncio.gather(*(call(r) for r in async_receivers))
 
-        responses.extend(zip(async_receivers, async_to_sync(gather)(), strict=True))
+        responses.extend(zip(async_receivers, call_sync(gather), strict=True))
     return responses
 
 

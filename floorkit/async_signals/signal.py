@@ -53,6 +53,7 @@ from floorkit.async_signals.receivers import (
     sender_label,
 )
 from floorkit.exceptions import RedisUnavailable
+from floorkit.signals.coroutines import greenlet_local_loops
 from floorkit.signals.request import new_trace_id
 from floorkit.tracing import recorder
 
@@ -166,6 +167,7 @@ class AsyncSignal(Signal):
         ``Signal.send``. The first exception propagates; return
         ``[(receiver, response), ...]``.
         """
+        greenlet_local_loops()  # Django runs async def receivers with async_to_sync
         return Signal.send(self, sender, **named)
 
     def send_robust_now(self, sender: Any = None, **named: Any) -> Responses:
@@ -173,6 +175,7 @@ class AsyncSignal(Signal):
         Django's ``Signal.send_robust`` here and now: return
         ``[(receiver, response or exception), ...]``.
         """
+        greenlet_local_loops()
         return Signal.send_robust(self, sender, **named)
 
     async def asend_now(self, sender: Any = None, **named: Any) -> Responses:

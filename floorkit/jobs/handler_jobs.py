@@ -35,6 +35,7 @@ from floorkit.delivery import outbox
 from floorkit.delivery.redis_client import redis_errors
 from floorkit.exceptions import InvalidArguments
 from floorkit.jobs import waiting
+from floorkit.signals.coroutines import call_sync
 from floorkit.signals.registry import Handler, registry
 from floorkit.signals.request import SignalRequest
 from floorkit.tasks import routing
@@ -130,7 +131,8 @@ def run_handler(signal: str, path: str, request: dict[str, Any], kwargs: dict[st
     The RQ job function: run the delayed handler ``path`` of ``signal``.
 
     Arguments are checked again (the handler may have changed since the job
-    was enqueued). The return value is kept as the job's result when it is
+    was enqueued); an ``async def`` handler is run to completion
+    (``call_sync``). The return value is kept as the job's result when it is
     JSON-serializable, else ``None``; a browser call awaiting the job
     (``floorkit.jobs.waiting``) is sent that value, or the failure once no
     retry is left.
@@ -143,7 +145,7 @@ def run_handler(signal: str, path: str, request: dict[str, Any], kwargs: dict[st
         with recorder.job(caller.trace_id, caller.parent, signal, handler=path) as hop:
             handler = registry.find_handler(signal, path)
             bound = handler.bind(kwargs)
-            result = handler.fn(caller.child(hop), **bound)
+            result = call_sync(handler.fn, caller.child(hop), **bound)
     except Exception as exc:
         waiting.failed(caller, signal, exc)  # a browser call awaiting the job hears of it
         raise

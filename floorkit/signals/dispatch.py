@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.db import transaction
 
 from floorkit.delivery import publish
@@ -19,6 +20,7 @@ from floorkit.exceptions import FloorkitError, InvalidArguments, LoginRequired, 
 from floorkit.groups.authorizers import authorize
 from floorkit.jobs import handler_jobs
 from floorkit.signals import targets
+from floorkit.signals.coroutines import call_sync
 from floorkit.signals.registry import Handler, registry
 from floorkit.signals.request import SignalRequest
 from floorkit.tracing import recorder
@@ -142,13 +144,16 @@ def _enqueue_delayed(
 def _run_inline(
     signal: str, request: SignalRequest, handler: Handler, arguments: dict[str, Any]
 ) -> Outcome:
-    """Run one inline handler under the call's trace; its exception propagates."""
+    """
+    Run one inline handler under the call's trace (an ``async def`` one to
+    completion, by ``call_sync``); its exception propagates.
+    """
     hop = recorder.new_hop()
     started = time.time()
     token = recorder.current_trace.set(request.trace_id)
     outcome = "error"
     try:
-        value = handler.fn(request.child(hop), **arguments)
+        value = call_sync(handler.fn, request.child(hop), **arguments)
         outcome = "ok"
     finally:
         recorder.current_trace.reset(token)
@@ -274,6 +279,33 @@ def _options(*, on_commit: bool = False) -> Callable[..., CallResult]:
 
 
 call.options = _options  # type: ignore[attr-defined]
+
+
+async def acall(signal: str, request: Any = None, to: Any = None, **kwargs: Any) -> CallResult:
+    """
+    ``call()`` for async code (an async view on an ASGI site, an ``async
+    def`` handler): the same checks, order, transaction rules, errors and
+    ``CallResult``. The call runs as sync code through ``sync_to_async``
+    (thread-sensitive, as Django runs sync code), so sync inline handlers
+    run there and ``async def`` ones are awaited on the caller's event loop;
+    delayed handlers are enqueued and the message published meanwhile.
+    ``acall.options(on_commit=True)`` is ``call.options()``'s twin.
+    """
+    return await sync_to_async(_call)(signal, request, to, kwargs, False)
+
+
+def _aoptions(*, on_commit: bool = False) -> Callable[..., Any]:
+    """``acall`` with ``call.options()``'s options."""
+
+    async def acall_with_options(
+        signal: str, request: Any = None, to: Any = None, **kwargs: Any
+    ) -> CallResult:
+        return await sync_to_async(_call)(signal, request, to, kwargs, on_commit)
+
+    return acall_with_options
+
+
+acall.options = _aoptions  # type: ignore[attr-defined]
 
 
 def report_failure(signal: str, request: SignalRequest, exc: BaseException, via: str) -> str:

@@ -15,7 +15,7 @@ def describe_signals() -> list[dict[str, Any]]:
          "allow_from_client": True, "auth_required": True,
          "handlers": [{"handler": "demo.signals.on_message", "delayed": False,
                        "queue": None, "auth_required": True,
-                       "allow_from_client": True}]}
+                       "allow_from_client": True, "is_async": False}]}
 
     ``allow_from_client``/``auth_required`` at the signal level say whether a
     browser may call it at all, and whether anonymous browsers are refused.

@@ -9,7 +9,6 @@ import, an autoreload) replaces it in place instead of running it twice.
 
 from __future__ import annotations
 
-import inspect
 import re
 import threading
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from typing import Any
 
 from floorkit.exceptions import InvalidSignalName, UnknownSignal
 from floorkit.signals.arguments import HandlerSignature, compile_signature
+from floorkit.signals.coroutines import is_async, refuse_async_generator
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 
@@ -57,6 +57,7 @@ class Handler:
     allow_from_client: bool = True
     queue: str | None = None
     retry: int | None = None
+    is_async: bool = False
     signature: HandlerSignature = field(repr=False, default=None)  # type: ignore[assignment]
 
     def bind(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +74,7 @@ class Handler:
             "queue": (self.queue or conf.get("DEFAULT_QUEUE")) if self.delayed else None,
             "auth_required": self.auth_required,
             "allow_from_client": self.allow_from_client,
+            "is_async": self.is_async,
         }
 
 
@@ -235,19 +237,20 @@ def connect(
     (default ``FLOORKIT["RETRY"]``). ``allow_from_client`` opens the handler to
     browser calls; ``auth_required`` refuses anonymous browsers.
 
+    An ``async def`` handler runs wherever a plain one does: inline, its
+    coroutine is run to completion where ``call()`` runs
+    (``floorkit.signals.coroutines.call_sync``; ``await acall()`` awaits it on
+    the caller's loop), and delayed, on the worker.
+
     The function is returned unchanged. ``InvalidSignalName`` is raised at
-    import time for a bad name; ``TypeError`` for an ``async def`` handler
-    (not supported yet: it would be accepted and never awaited).
+    import time for a bad name; ``TypeError`` for an async generator function
+    (nothing would iterate it).
     """
 
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
         if not callable(func):
             raise TypeError(f"@connect needs a function, got {func!r}")
-        if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
-            raise TypeError(
-                f"@connect: {handler_path(func)} is an async def handler; async handlers "
-                "are not supported yet (they would never be awaited). Make it a plain def."
-            )
+        refuse_async_generator(func, f"@connect: {handler_path(func)}")
         name = check_name(path if path is not None else default_name(func))
         if retry is not None and (not isinstance(retry, int) or retry < 0):
             raise ValueError(f"retry must be a non-negative int, got {retry!r}")
@@ -261,6 +264,7 @@ def connect(
                 allow_from_client=allow_from_client,
                 queue=queue,
                 retry=retry,
+                is_async=is_async(func),
                 signature=compile_signature(func),
             )
         )

@@ -18,6 +18,7 @@ from gevent import pywsgi
 from floorkit import conf
 from floorkit.exceptions import RedisUnavailable
 from floorkit.groups import holders, windows
+from floorkit.signals.coroutines import greenlet_local_loops
 from floorkit.websocket.group_routes import leave_groups, route_groups
 from floorkit.websocket.handshake import FloorkitHandler
 from floorkit.websocket.reclaim import open_tab
@@ -113,6 +114,7 @@ class WebSocketServer(pywsgi.WSGIServer):
             gevent.sleep(conf.get("HEARTBEAT") / 2)
 
     def start(self):
+        greenlet_local_loops()  # each call's asyncio loop (async def handlers, asgiref) is its own
         self.router.start()
         if not self.router.ready.wait(timeout=10):
             logger.warning(

@@ -15,6 +15,8 @@ def _flags(entry: dict) -> str:
         flags.append(f"delayed (queue {entry['queue']})")
     else:
         flags.append("inline")
+    if entry.get("is_async"):
+        flags.append("async def")
     flags.append("browser-callable" if entry["allow_from_client"] else "python-only")
     flags.append("login required" if entry["auth_required"] else "anonymous allowed")
     return ", ".join(flags)
