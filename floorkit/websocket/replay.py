@@ -112,7 +112,7 @@ def catch_up(tab: Tab) -> None:
     Replay to ``tab``, in order, what its window was sent while this
     process's pub/sub connection was away, then the live messages held
     meanwhile; a ``recovery`` frame follows when something was replayed or
-    lost. The tab's cursor must have been put on hold before the pub/sub
+    lost in the tab's epoch (messages of a new epoch say so themselves). The tab's cursor must have been put on hold before the pub/sub
     connection resubscribed (``Router._resubscribed``), so that no live
     message overtakes the replay. A tab whose replay fails (Redis gone
     again) is released with what it holds; the next resubscription retries.
@@ -124,10 +124,12 @@ def catch_up(tab: Tab) -> None:
         addresses = list(dict.fromkeys([*tab.addresses, *tab.replay_ranges]))
         result = missed(addresses, cursor.last_seq, cursor.epoch, tab.replay_ranges)
         after = cursor.last_seq
-        if result.epoch is not None and result.epoch != cursor.epoch:
+        new_epoch = result.epoch is not None and result.epoch != cursor.epoch
+        if new_epoch:
             cursor.epoch, cursor.last_seq = result.epoch, 0
         cursor.replay(result.payloads)
-        if result.payloads or result.lost:
+        # a new epoch's messages tell the page themselves that it lost the old ones
+        if not new_epoch and (result.payloads or result.lost):
             tab.send(recovery_frame(after, result, cursor.epoch))
     finally:
         cursor.release()
