@@ -51,6 +51,7 @@ RESULTS = BENCH / "results"
 DRIVER_PY = VENVS / "driver" / "bin" / "python"
 DRIVER_NODE_DIR = BENCH / "driver_node"
 DRIVERS = ("python", "node")
+NODE_FLAGS = ("--no-opt", "--max-semi-space-size=32")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 sys.path.insert(0, str(PEERS_DIR))
@@ -397,7 +398,9 @@ def node_driver_installed():
 def driver_command(driver):
     """argv prefix of one load-driver process (``python`` or ``node``)."""
     if driver == "node":
-        return [node_binary(), DRIVER_NODE_DIR / "driver.mjs"]
+        # no optimizing compiler and a larger young generation: a driver lives
+        # for seconds, in which TurboFan's compile threads cost more than they save
+        return [node_binary(), *NODE_FLAGS, DRIVER_NODE_DIR / "driver.mjs"]
     return [DRIVER_PY, BENCH / "driver.py"]
 
 
@@ -410,7 +413,7 @@ def driver_versions(driver):
             ws = lock["packages"]["node_modules/ws"]["version"]
         except (OSError, KeyError, ValueError):
             ws = None
-        return {"node": node.stdout.strip(), "ws": ws}
+        return {"node": node.stdout.strip(), "ws": ws, "node_flags": list(NODE_FLAGS)}
     freeze = VENVS / "driver" / ".bench-freeze.txt"
     pins = freeze.read_text().split() if freeze.exists() else []
     return {"pip_freeze": [x for x in pins if x.split("==")[0] in ("websockets", "uvloop")]}

@@ -41,7 +41,7 @@ import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 
-import WebSocket from "ws";
+import WebSocket, { WebSocketServer } from "ws";
 
 // time.time() with sub-millisecond resolution
 const now = () => (performance.timeOrigin + performance.now()) / 1000;
@@ -85,24 +85,31 @@ const isSpace = (c) => c === 0x20 || (c >= 0x09 && c <= 0x0d);
 const isNumChar = (c) =>
   (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x65 || c === 0x45 || c === 0x2b || c === 0x2d;
 
+/** Where "bench_ts" starts in the frame buf[start, end), or -1. */
+function findBenchTs(buf, start, end) {
+  const i = buf.indexOf(BENCH_TS, start);
+  return i >= 0 && i + BENCH_TS.length <= end ? i : -1;
+}
+
 /**
- * The value of the first `"bench_ts": <number>` in a frame (quotes may be
- * escaped, as in a JSON-in-a-string envelope), the regex of driver.py
- * `\\?"bench_ts\\?"\s*:\s*([0-9.eE+-]+)` on bytes; null if none parses.
+ * The value of the first `"bench_ts": <number>` in the frame buf[.., end)
+ * from `from` (quotes may be escaped, as in a JSON-in-a-string envelope): the
+ * regex of driver.py `\\?"bench_ts\\?"\s*:\s*([0-9.eE+-]+)` on bytes; null if
+ * none parses.
  */
-function benchTs(buf, from) {
-  for (let i = from; i >= 0; i = buf.indexOf(BENCH_TS, i + 1)) {
+function benchTs(buf, from, end) {
+  for (let i = from; i >= 0; i = findBenchTs(buf, i + 1, end)) {
     if (i === 0 || buf[i - 1] !== QUOTE) continue;
     let j = i + BENCH_TS.length;
     if (buf[j] === BACKSLASH) j++;
     if (buf[j] !== QUOTE) continue;
     j++;
-    while (j < buf.length && isSpace(buf[j])) j++;
+    while (j < end && isSpace(buf[j])) j++;
     if (buf[j] !== 0x3a) continue;
     j++;
-    while (j < buf.length && isSpace(buf[j])) j++;
+    while (j < end && isSpace(buf[j])) j++;
     const k0 = j;
-    while (j < buf.length && isNumChar(buf[j])) j++;
+    while (j < end && isNumChar(buf[j])) j++;
     if (j === k0) continue;
     const v = Number(buf.toString("latin1", k0, j));
     return Number.isFinite(v) ? v : null;
@@ -110,13 +117,72 @@ function benchTs(buf, from) {
   return null;
 }
 
+// Receipt time of the frames being handed out: read once per chunk read from a
+// socket (every frame of a chunk arrived with it).
+let receivedAt = 0;
+
+// FLOORKIT_BENCH_WS_READER=ws: every frame through ws's own reader
+const FAST_READER = process.env.FLOORKIT_BENCH_WS_READER !== "ws";
+
 const callBody = (n) => ({ type: "call", id: n, signal: "bench.echo", kwargs: { x: n } });
 
 // --------------------------------------------------------------------- connection
 
 /**
+ * Reads the frames a server sends on `socket` (an open websocket's) itself, as
+ * long as they are unfragmented text frames, and hands each payload to
+ * `deliver(buf, start, end)`; at the first other frame (ping, close, binary, fragment) or a
+ * masked one it gives the socket back to ws, which then reads everything from
+ * that frame on. ws's own reader costs a stream write, a tick and two events
+ * per chunk; this one is a loop over the chunk.
+ */
+function fastReader(socket, deliver) {
+  const wsListeners = socket.listeners("data");
+  let pending = null;
+  const giveBack = (rest) => {
+    socket.removeListener("data", onData);
+    for (const l of wsListeners) socket.on("data", l);
+    if (rest.length) for (const l of wsListeners) l.call(socket, rest);
+  };
+  const onData = (chunk) => {
+    receivedAt = now();
+    let buf = chunk;
+    if (pending !== null) {
+      buf = Buffer.concat([pending, chunk]);
+      pending = null;
+    }
+    const end = buf.length;
+    let off = 0;
+    while (end - off >= 2) {
+      const b1 = buf[off + 1];
+      if (buf[off] !== 0x81 || b1 & 0x80) return giveBack(buf.subarray(off));
+      let len = b1;
+      let head = 2;
+      if (len === 126) {
+        if (end - off < 4) break;
+        len = buf.readUInt16BE(off + 2);
+        head = 4;
+      } else if (len === 127) {
+        if (end - off < 10) break;
+        if (buf.readUInt32BE(off + 2) !== 0) return giveBack(buf.subarray(off));
+        len = buf.readUInt32BE(off + 6);
+        head = 10;
+      }
+      if (end - off < head + len) break;
+      const start = off + head;
+      off = start + len;
+      deliver(buf, start, off);
+    }
+    if (off < end) pending = buf.subarray(off);
+  };
+  for (const l of wsListeners) socket.removeListener("data", l);
+  socket.on("data", onData);
+}
+
+/**
  * One websocket connection speaking the peer's wire protocol. Every frame
- * goes to `handler` (a Buffer); without one, to control() (Socket.IO pings).
+ * goes to `handler(buf, start, end)` (the frame is buf[start, end)); without
+ * one, to control() (Socket.IO pings).
  */
 class Conn {
   constructor(ws, proto) {
@@ -125,7 +191,14 @@ class Conn {
     this.handler = null;
     this.onClose = null;
     this.closed = false;
-    ws.on("message", (data) => (this.handler ? this.handler(data) : this.control(data)));
+    const deliver = (buf, start, end) =>
+      this.handler ? this.handler(buf, start, end) : this.control(buf, start, end);
+    ws.on("message", (data) => {
+      receivedAt = now();
+      deliver(data, 0, data.length);
+    });
+    // ws has not read from the socket yet when "open" is emitted
+    if (FAST_READER) ws.once("open", () => ws._socket && fastReader(ws._socket, deliver));
     ws.on("close", () => {
       this.closed = true;
       if (this.onClose) this.onClose();
@@ -133,8 +206,8 @@ class Conn {
     ws.on("error", () => {}); // a close follows
   }
 
-  control(data) {
-    if (this.proto === "socketio" && data.length === 1 && data[0] === 0x32) this.ws.send("3");
+  control(buf, start, end) {
+    if (this.proto === "socketio" && end - start === 1 && buf[start] === 0x32) this.ws.send("3");
   }
 
   /** The next frame (as a string) for which test() holds; the others go to control(). */
@@ -145,8 +218,8 @@ class Conn {
         this.handler = this.onClose = null;
         reject(new Error("connection closed"));
       };
-      this.handler = (data) => {
-        const msg = data.toString();
+      this.handler = (buf, start, end) => {
+        const msg = buf.toString("utf8", start, end);
         let r;
         try {
           r = test(msg);
@@ -160,7 +233,7 @@ class Conn {
           this.handler = this.onClose = null;
           resolve(msg);
         } else {
-          this.control(data);
+          this.control(buf, start, end);
         }
       };
     });
@@ -372,9 +445,9 @@ function settle(conn, quiet) {
       clearTimeout(timer);
       timer = setTimeout(done, quiet * 1000);
     };
-    conn.handler = (data) => {
+    conn.handler = (buf, start, end) => {
       arm();
-      conn.control(data);
+      conn.control(buf, start, end);
     };
     conn.onClose = () => {
       clearTimeout(timer);
@@ -384,7 +457,111 @@ function settle(conn, quiet) {
   });
 }
 
+/** Counts of one broadcast measurement (or of the warm-up). */
+function bcastTally() {
+  return { lat: [], firstRecv: 0, lastRecv: 0, bad: 0, leaked: 0, other: 0 };
+}
+
+/** Frame handler of a connection outside the room: every broadcast it gets is a leak. */
+function outsiderReader(conn, tally) {
+  return (buf, start, end) => {
+    if (findBenchTs(buf, start, end) >= 0) tally.leaked++;
+    else conn.control(buf, start, end);
+  };
+}
+
+/**
+ * Frame handler of a member: the latency of each broadcast frame (receipt
+ * time - bench_ts), until `expect` of them arrived; then `stop()`.
+ */
+function memberReader(conn, tally, expect, stop) {
+  let got = 0;
+  return (buf, start, end) => {
+    const i = findBenchTs(buf, start, end);
+    if (i < 0) {
+      tally.other++;
+      conn.control(buf, start, end);
+      return;
+    }
+    const ts = benchTs(buf, i, end);
+    if (ts === null) {
+      tally.bad++;
+      return;
+    }
+    const t = receivedAt;
+    tally.lat.push(Math.trunc((t - ts) * 1e6));
+    if (!tally.firstRecv) tally.firstRecv = t;
+    tally.lastRecv = t;
+    if (++got >= expect) stop();
+  };
+}
+
+/**
+ * Members read until each got `expect` broadcasts (or closed) or `deadline`
+ * (epoch s) passed; outsiders count leaks meanwhile. Resolves with the number
+ * of members still waiting.
+ */
+async function readBroadcasts(members, outsiders, tally, expect, deadline) {
+  for (const c of outsiders) c.handler = outsiderReader(c, tally);
+  let pending = members.length;
+  let finish;
+  const allDone = new Promise((r) => (finish = r));
+  if (pending === 0) finish();
+  for (const c of members) {
+    let open = true;
+    const stop = () => {
+      if (!open) return;
+      open = false;
+      c.handler = c.onClose = null;
+      if (--pending === 0) finish();
+    };
+    if (expect <= 0 || c.closed) {
+      stop();
+      continue;
+    }
+    c.onClose = stop; // closed: stop counting this client
+    c.handler = memberReader(c, tally, expect, stop);
+  }
+  let timer;
+  const late = new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - now()) * 1000)));
+  await Promise.race([allDone, late]);
+  clearTimeout(timer);
+  for (const c of [...members, ...outsiders]) c.handler = c.onClose = null;
+  return pending;
+}
+
+/**
+ * Runs the broadcast read path (socket reader, frame handlers, timestamp
+ * parsing) over a loopback server in this process before READY, so that V8
+ * has compiled it before the measured window instead of inside it. Frames of
+ * both envelopes and both length encodings, in bursts of varying size.
+ */
+async function warmUp(frames) {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
+  await new Promise((r) => wss.once("listening", r));
+  const url = `ws://127.0.0.1:${wss.address().port}/`;
+  const peers = [];
+  wss.on("connection", (ws) => peers.push(ws));
+  const conns = await Promise.all(Array.from({ length: 4 }, () => Conn.open(url, "plain", [])));
+  while (peers.length < conns.length) await sleep(0.005);
+  const per = Math.ceil(frames / conns.length);
+  const done = readBroadcasts(conns.slice(1), conns.slice(0, 1), bcastTally(), per, now() + 10);
+  const pad = "x".repeat(120);
+  for (let i = 0; i < per; i++) {
+    const kw = { bench_seq: i, bench_ts: now(), ...(i % 2 ? { pad } : {}) };
+    const f =
+      i % 3 ? JSON.stringify({ type: "signal", signal: "bench.broadcast", kwargs: kw }) : "42" + JSON.stringify(["bcast", kw]);
+    for (const p of peers) p.send(f);
+    if (i % 7 === 0) await new Promise((r) => setImmediate(r));
+  }
+  await done;
+  await closeAll(conns);
+  for (const p of peers) p.terminate();
+  await new Promise((r) => wss.close(r));
+}
+
 async function modeBcast(args) {
+  if (args.warmFrames > 0) await warmUp(args.warmFrames);
   const [conns, failed, errors] = await openAll(args, args.clients);
   const rooms = args.rooms ? args.rooms.split(",") : [];
   let members = conns;
@@ -401,77 +578,24 @@ async function modeBcast(args) {
   const deadline = JSON.parse(go.slice(2)).deadline;
   const c0 = cpuSeconds();
   const tGo = now();
-  const lat = [];
-  let firstRecv = 0;
-  let lastRecv = 0;
-  let bad = 0;
-  let leaked = 0;
-  let other = 0;
+  const tally = bcastTally();
   const memberSet = new Set(members);
-  for (const c of conns) {
-    if (!memberSet.has(c)) {
-      // not in the room: every frame it gets is a leak
-      c.handler = (data) => (data.indexOf(BENCH_TS) >= 0 ? leaked++ : c.control(data));
-    }
-  }
-
-  let pending = members.length;
-  let finish;
-  const allDone = new Promise((r) => (finish = r));
-  if (pending === 0) finish();
-  for (const c of members) {
-    let got = 0;
-    let open = true;
-    const stop = () => {
-      if (!open) return;
-      open = false;
-      c.handler = c.onClose = null;
-      if (--pending === 0) finish();
-    };
-    if (args.expect <= 0 || c.closed) {
-      stop();
-      continue;
-    }
-    c.onClose = stop; // closed: stop counting this client
-    c.handler = (data) => {
-      const t = now();
-      const i = data.indexOf(BENCH_TS);
-      if (i < 0) {
-        other++;
-        c.control(data);
-        return;
-      }
-      const ts = benchTs(data, i);
-      if (ts === null) {
-        bad++;
-        return;
-      }
-      lat.push(Math.trunc((t - ts) * 1e6));
-      got++;
-      if (!firstRecv) firstRecv = t;
-      lastRecv = t;
-      if (got >= args.expect) stop();
-    };
-  }
-  let timer;
-  await Promise.race([allDone, new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - now()) * 1000)))]);
-  clearTimeout(timer);
-  const timedOut = pending;
-  for (const c of conns) c.handler = c.onClose = null;
+  const outsiders = conns.filter((c) => !memberSet.has(c));
+  const timedOut = await readBroadcasts(members, outsiders, tally, args.expect, deadline);
   const c1 = cpuSeconds();
   const tEnd = now();
   await emit("RESULT", {
-    received: lat.length,
-    lat_us: lat,
-    first_recv: firstRecv,
-    last_recv: lastRecv,
+    received: tally.lat.length,
+    lat_us: tally.lat,
+    first_recv: tally.firstRecv,
+    last_recv: tally.lastRecv,
     client_cpu_s: c1 - c0,
     wall_s: tEnd - tGo,
-    unparsed: bad,
+    unparsed: tally.bad,
     connected: conns.length,
     members: members.length,
-    leaked,
-    other_frames: other,
+    leaked: tally.leaked,
+    other_frames: tally.other,
     clients_timed_out: timedOut,
   });
   return conns;
@@ -505,6 +629,7 @@ function parse() {
       "join-style": { type: "string", default: "plain" },
       "connect-concurrency": { type: "string", default: "64" },
       loop: { type: "string", default: "uvloop" }, // driver.py's event-loop choice; no meaning here
+      "warm-frames": { type: "string", default: "8000" },
     },
   });
   const fail = (msg) => {
@@ -537,6 +662,7 @@ function parse() {
     joinConcurrency: num("join-concurrency", values["join-concurrency"], true),
     joinStyle: choice("join-style", values["join-style"], ["plain", "channels", "socketio", "floorkit"]),
     connectConcurrency: num("connect-concurrency", values["connect-concurrency"], true),
+    warmFrames: num("warm-frames", values["warm-frames"], true),
   };
 }
 
