@@ -131,7 +131,8 @@ const callBody = (n) => ({ type: "call", id: n, signal: "bench.echo", kwargs: { 
 /**
  * Reads the frames a server sends on `socket` (an open websocket's) itself, as
  * long as they are unfragmented text frames, and hands each payload to
- * `deliver(buf, start, end)`; at the first other frame (ping, close, binary, fragment) or a
+ * `deliver(buf, start, end)`; pings and pongs go to ws one at a time (it
+ * answers them); at the first other frame (close, binary, fragment) or a
  * masked one it gives the socket back to ws, which then reads everything from
  * that frame on. ws's own reader costs a stream write, a tick and two events
  * per chunk; this one is a loop over the chunk.
@@ -154,8 +155,19 @@ function fastReader(socket, deliver) {
     const end = buf.length;
     let off = 0;
     while (end - off >= 2) {
+      const b0 = buf[off];
       const b1 = buf[off + 1];
-      if (buf[off] !== 0x81 || b1 & 0x80) return giveBack(buf.subarray(off));
+      if (b0 !== 0x81 || b1 & 0x80) {
+        if ((b0 === 0x89 || b0 === 0x8a) && b1 <= 125) {
+          // a whole ping or pong: ws answers it and is back at a frame boundary
+          if (end - off < 2 + b1) break;
+          const frame = buf.subarray(off, off + 2 + b1);
+          off += 2 + b1;
+          for (const l of wsListeners) l.call(socket, frame);
+          continue;
+        }
+        return giveBack(buf.subarray(off));
+      }
       let len = b1;
       let head = 2;
       if (len === 126) {
