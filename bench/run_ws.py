@@ -408,9 +408,9 @@ def driver_versions(driver):
     """What the chosen driver runs on, for the output JSON."""
     if driver == "node":
         node = subprocess.run([node_binary(), "--version"], capture_output=True, text=True)
-        try:
-            lock = json.loads((DRIVER_NODE_DIR / "package-lock.json").read_text())
-            ws = lock["packages"]["node_modules/ws"]["version"]
+        try:  # the installed one
+            pkg = DRIVER_NODE_DIR / "node_modules" / "ws" / "package.json"
+            ws = json.loads(pkg.read_text())["version"]
         except (OSError, KeyError, ValueError):
             ws = None
         return {"node": node.stdout.strip(), "ws": ws, "node_flags": list(NODE_FLAGS)}
@@ -1049,7 +1049,10 @@ def bottleneck_notes(diag, cols, scen):
 
 def driver_label(info):
     if info["kind"] == "node":
-        return f"node (driver_node/driver.mjs, node {info.get('node')}, ws {info.get('ws')})"
+        return (
+            f"node (driver_node/driver.mjs, node {info.get('node')}, ws {info.get('ws')}, "
+            f"{' '.join(info.get('node_flags', []))})"
+        )
     return "python (driver.py, " + ", ".join(info.get("pip_freeze") or ["websockets"]) + ")"
 
 
