@@ -30,6 +30,11 @@
 //               call = 42<id>["call",{...}], result = ack 43<id>[{...}],
 //               broadcast = 42["bcast",{...}]; pings "2" answered "3".
 //
+// Beyond driver.py: --warm-frames N (bcast; default 8000, 0 = none) frames are
+// read over a loopback server before READY (see warmUp), and the environment
+// variable FLOORKIT_BENCH_WS_READER=ws reads every frame through ws's own
+// reader instead of fastReader.
+//
 // Failure behaviour: a connection that cannot be opened in 3 attempts is
 // counted as failed in READY (with its error); a call that fails ends that
 // connection's loop and is reported in RESULT.errors; a member whose
