@@ -4,9 +4,12 @@
 Stdlib only: runs under any Python 3.11 (``python bench/run_ws.py``). Each
 peer server runs from its own virtualenv under bench/.venvs/ (built by
 bench/setup_peers.sh, called automatically unless --no-setup), floorkit from
-the project's .venv; the load driver (bench/driver.py) runs in
-bench/.venvs/driver, in processes separate from the server. A private
-redis-server is started on a free port for the run.
+the project's .venv. The load driver runs in processes separate from the
+server: bench/driver_node/driver.mjs (Node + ws, --driver node, the default
+once bench/driver_node/node_modules is installed) or bench/driver.py
+(asyncio + websockets in bench/.venvs/driver, --driver python); both speak
+the same line protocol and report the same fields. A private redis-server is
+started on a free port for the run.
 
 Per peer and run (peer order rotates between runs), on one fresh server:
   warm-up  a few calls (also checks the call protocol)
@@ -29,6 +32,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -45,6 +49,9 @@ VENVS = BENCH / ".venvs"
 PEERS_DIR = BENCH / "peers"
 RESULTS = BENCH / "results"
 DRIVER_PY = VENVS / "driver" / "bin" / "python"
+DRIVER_NODE_DIR = BENCH / "driver_node"
+DRIVERS = ("python", "node")
+NODE_FLAGS = ("--no-opt", "--max-semi-space-size=32")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 sys.path.insert(0, str(PEERS_DIR))
@@ -392,8 +399,41 @@ class DriverError(RuntimeError):
     pass
 
 
-def start_drivers(spec, port, mode, total_clients, procs, extra, logdir, tag):
-    """Split total_clients over `procs` driver processes and wait for READY."""
+def node_binary():
+    """The node executable on PATH, or None."""
+    return shutil.which("node")
+
+
+def node_driver_installed():
+    return node_binary() is not None and (DRIVER_NODE_DIR / "node_modules" / "ws").is_dir()
+
+
+def driver_command(driver):
+    """argv prefix of one load-driver process (``python`` or ``node``)."""
+    if driver == "node":
+        # no optimizing compiler and a larger young generation: a driver lives
+        # for seconds, in which TurboFan's compile threads cost more than they save
+        return [node_binary(), *NODE_FLAGS, DRIVER_NODE_DIR / "driver.mjs"]
+    return [DRIVER_PY, BENCH / "driver.py"]
+
+
+def driver_versions(driver):
+    """What the chosen driver runs on, for the output JSON."""
+    if driver == "node":
+        node = subprocess.run([node_binary(), "--version"], capture_output=True, text=True)
+        try:  # the installed one
+            pkg = DRIVER_NODE_DIR / "node_modules" / "ws" / "package.json"
+            ws = json.loads(pkg.read_text())["version"]
+        except (OSError, KeyError, ValueError):
+            ws = None
+        return {"node": node.stdout.strip(), "ws": ws, "node_flags": list(NODE_FLAGS)}
+    freeze = VENVS / "driver" / ".bench-freeze.txt"
+    pins = freeze.read_text().split() if freeze.exists() else []
+    return {"pip_freeze": [x for x in pins if x.split("==")[0] in ("websockets", "uvloop")]}
+
+
+def start_drivers(spec, port, mode, total_clients, procs, extra, logdir, tag, *, driver):
+    """Split total_clients over `procs` driver processes (``driver``: python or node)."""
     procs = max(1, min(procs, total_clients))
     shares = [
         total_clients // procs + (1 if i < total_clients % procs else 0) for i in range(procs)
@@ -402,8 +442,7 @@ def start_drivers(spec, port, mode, total_clients, procs, extra, logdir, tag):
     for i, n in enumerate(shares):
         err = open(logdir / f"{tag}-driver{i}.err", "w")
         argv = [
-            DRIVER_PY,
-            BENCH / "driver.py",
+            *driver_command(driver),
             mode,
             "--url",
             spec["url"](port),
@@ -482,6 +521,7 @@ def sc_calls(ctx, clients, duration, warmup):
         ["--warmup", warmup, "--duration", duration],
         ctx["logdir"],
         tag,
+        driver=cfg.driver,
     )
     try:
         connected, failed, errors = wait_ready(drivers, 120, ctx["logdir"], tag)
@@ -539,7 +579,9 @@ def sc_bcast(ctx, clients, messages, group=False):
     if group:
         extra += ["--rooms", ",".join(spec["rooms"]), "--join-style", spec["join"]]
         room_args, total = ["--room", spec["rooms"][0]], 2 * clients
-    drivers = start_drivers(spec, port, "bcast", total, cfg.client_procs, extra, ctx["logdir"], tag)
+    drivers = start_drivers(
+        spec, port, "bcast", total, cfg.client_procs, extra, ctx["logdir"], tag, driver=cfg.driver
+    )
     pub = None
     try:
         connected, failed, errors = wait_ready(drivers, 180, ctx["logdir"], tag)
@@ -643,7 +685,9 @@ def sc_idle(ctx, clients):
     tag = f"{ctx['tag']}-idle{clients}"
     wait_quiet(sid)
     before = tree_rss_kib(sid)
-    drivers = start_drivers(spec, port, "idle", clients, cfg.client_procs, [], ctx["logdir"], tag)
+    drivers = start_drivers(
+        spec, port, "idle", clients, cfg.client_procs, [], ctx["logdir"], tag, driver=cfg.driver
+    )
     try:
         connected, failed, errors = wait_ready(drivers, 180, ctx["logdir"], tag)
         if connected == 0:
@@ -924,7 +968,7 @@ def markdown(cfg, peers, defs, medians, ratios, diag, skipped, failures, runs):
     lines.append("")
     lines.append(
         f"Medians over {cfg.runs} run(s); (×) = ratio to {BASELINE} "
-        "(value / Channels value, whatever the direction)."
+        f"(value / Channels value, whatever the direction); load driver: {cfg.driver}."
     )
     # CPU / client-bottleneck table
     scen = [d[2] for d in defs if d[4] == "higher"]
@@ -1016,6 +1060,15 @@ def bottleneck_notes(diag, cols, scen):
 # --------------------------------------------------------------------------- main
 
 
+def driver_label(info):
+    if info["kind"] == "node":
+        return (
+            f"node (driver_node/driver.mjs, node {info.get('node')}, ws {info.get('ws')}, "
+            f"{' '.join(info.get('node_flags', []))})"
+        )
+    return "python (driver.py, " + ", ".join(info.get("pip_freeze") or ["websockets"]) + ")"
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1073,6 +1126,13 @@ def parse_args(argv=None):
         default=None,
         help="seconds to wait after clients connect (default 1.0, quick 0.5)",
     )
+    ap.add_argument(
+        "--driver",
+        choices=DRIVERS,
+        default=None,
+        help="load client: node (bench/driver_node/driver.mjs, ws) or python (bench/driver.py, "
+        "websockets); default node when bench/driver_node/node_modules is installed, else python",
+    )
     ap.add_argument("--start-timeout", type=float, default=60.0)
     ap.add_argument(
         "--no-setup",
@@ -1126,12 +1186,23 @@ def main(argv=None):
                 continue
         peers.append(p)
 
-    venvs = sorted({specs[p]["venv"] for p in peers if specs[p]["venv"]} | {"driver"})
+    if cfg.driver == "node" and node_binary() is None:
+        sys.exit("--driver node: no node on PATH")
+    peer_venvs = {specs[p]["venv"] for p in peers if specs[p]["venv"]}
     if not cfg.no_setup:
-        subprocess.run(["bash", str(BENCH / "setup_peers.sh"), *venvs], check=True)
+        names = sorted(peer_venvs | ({"driver"} if cfg.driver != "node" else set()))
+        if cfg.driver != "python" and node_binary() and shutil.which("npm"):
+            names.append("driver_node")
+        subprocess.run(["bash", str(BENCH / "setup_peers.sh"), *names], check=True)
+    if cfg.driver is None:
+        cfg.driver = "node" if node_driver_installed() else "python"
+    venvs = sorted(peer_venvs | ({"driver"} if cfg.driver == "python" else set()))
     missing = [v for v in venvs if not venv_py(v).exists()]
+    if cfg.driver == "node" and not node_driver_installed():
+        missing.append("driver_node (bench/driver_node/node_modules)")
     if missing:
         sys.exit(f"missing venv(s) {missing}: run bash bench/setup_peers.sh")
+    driver_info = {"kind": cfg.driver, **driver_versions(cfg.driver)}
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -1141,7 +1212,8 @@ def main(argv=None):
     redis_proc, redis_url = start_redis(logdir)
     print(
         f"redis {redis_url}; nofile {nofile}; peers {peers}; runs {cfg.runs}"
-        f"{' (quick)' if cfg.quick else ''}; logs {logdir.relative_to(ROOT)}",
+        f"{' (quick)' if cfg.quick else ''}; driver {driver_label(driver_info)}; "
+        f"logs {logdir.relative_to(ROOT)}",
         flush=True,
     )
 
@@ -1211,6 +1283,7 @@ def main(argv=None):
         "config": {k: v for k, v in vars(cfg).items()},
         "machine": {"cpus": os.cpu_count(), "nofile": nofile, "python": sys.version.split()[0]},
         "peers": {p: specs[p]["label"] for p in peers},
+        "driver": driver_info,
         "skipped": skipped,
         "baseline": BASELINE,
         "metrics": [{"key": d[0], "label": d[1], "better": d[4]} for d in defs],

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Create the benchmark virtualenvs under bench/.venvs/ (gitignored), one per
-# peer plus one for the load driver, from the pinned files in
-# bench/requirements/. Nothing is installed into the project's .venv.
+# peer plus one for the Python load driver, from the pinned files in
+# bench/requirements/, and the Node load driver's packages
+# (bench/driver_node/node_modules, gitignored, `npm ci` from its
+# package-lock.json, npm registry only). Nothing is installed into the
+# project's .venv, nothing globally.
 #
-# Idempotent: a venv is rebuilt only when its requirements file changed
-# (a hash stamp is kept inside the venv).
+# Idempotent: a venv (node_modules) is rebuilt only when its requirements file
+# (package-lock.json) changed (a hash stamp is kept inside it).
 #
-#   bash bench/setup_peers.sh            # all: channels socketio bare driver
-#   bash bench/setup_peers.sh channels   # just one
+#   bash bench/setup_peers.sh               # all: channels socketio bare driver driver_node
+#   bash bench/setup_peers.sh channels      # just one
+#   bash bench/setup_peers.sh driver_node   # the Node driver (needs node and npm on PATH)
 #   PYTHON=python3.11 bash bench/setup_peers.sh
 set -euo pipefail
 
@@ -16,11 +20,34 @@ VENVS="$HERE/.venvs"
 PYTHON="${PYTHON:-python3}"
 NAMES=("$@")
 if [ ${#NAMES[@]} -eq 0 ]; then
-    NAMES=(channels socketio bare driver)
+    NAMES=(channels socketio bare driver driver_node)
 fi
+
+setup_driver_node() {
+    local dir="$HERE/driver_node"
+    local want have
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        echo "setup_peers: driver_node needs node and npm on PATH" >&2
+        exit 2
+    fi
+    want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    have="$(cat "$dir/node_modules/.bench-stamp" 2>/dev/null || true)"
+    if [ -d "$dir/node_modules/ws" ] && [ "$want" = "$have" ]; then
+        echo "setup_peers: driver_node up to date"
+        return
+    fi
+    echo "setup_peers: npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error --registry=https://registry.npmjs.org/)
+    echo "$want" > "$dir/node_modules/.bench-stamp"
+    echo "setup_peers: driver_node ready ($(node --version))"
+}
 
 mkdir -p "$VENVS"
 for name in "${NAMES[@]}"; do
+    if [ "$name" = driver_node ]; then
+        setup_driver_node
+        continue
+    fi
     req="$HERE/requirements/$name.txt"
     if [ ! -f "$req" ]; then
         echo "setup_peers: no requirements file $req" >&2
