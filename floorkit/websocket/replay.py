@@ -112,21 +112,17 @@ def catch_up(tab: Tab) -> None:
     Replay to ``tab``, in order, what its window was sent while this
     process's pub/sub connection was away, then the live messages held
     meanwhile; a ``recovery`` frame follows when something was replayed or
-    lost in the tab's epoch (messages of a new epoch say so themselves). The tab's cursor must have been put on hold before the pub/sub
-    connection resubscribed (``Router._resubscribed``), so that no live
+    lost in the tab's epoch (messages of a new epoch say so themselves). The
+    tab's cursor must have been put on hold before the pub/sub connection
+    resubscribed (``Router._resubscribed``), so that no live
     message overtakes the replay. A tab whose replay fails (Redis gone
     again) is released with what it holds; the next resubscription retries.
     """
-    from floorkit.delivery.message_log import missed
-
     cursor = tab.cursor
     try:
-        addresses = list(dict.fromkeys([*tab.addresses, *tab.replay_ranges]))
-        result = missed(addresses, cursor.last_seq, cursor.epoch, tab.replay_ranges)
-        after = cursor.last_seq
-        new_epoch = result.epoch is not None and result.epoch != cursor.epoch
-        if new_epoch:
-            cursor.epoch, cursor.last_seq = result.epoch, 0
+        after, epoch = cursor.last_seq, cursor.epoch
+        result = _missed_since(cursor, tab, after, epoch)
+        new_epoch = result.epoch != epoch
         cursor.replay(result.payloads)
         # a new epoch's messages tell the page themselves that it lost the old ones
         if not new_epoch and (result.payloads or result.lost):
@@ -142,7 +138,7 @@ def _starting_point(
     Set ``cursor`` where the replay starts; return what was missed (None for
     a first connection) and the ``after`` the recovery frame reports.
     """
-    from floorkit.delivery.message_log import Missed, current_position, missed
+    from floorkit.delivery.message_log import Missed, current_position
 
     if after == UNRECOVERABLE:  # nothing to replay: start from now, and say so
         last, current = current_position()
@@ -151,6 +147,17 @@ def _starting_point(
     if after is None:
         cursor.last_seq, cursor.epoch = current_position()
         return None, None
+    return _missed_since(cursor, tab, after, epoch), after
+
+
+def _missed_since(cursor: Cursor, tab: Tab, after: int, epoch: str | None) -> Missed:
+    """
+    What ``tab``'s window missed after sequence number ``after`` of
+    ``epoch``; set ``cursor`` where its replay starts (from nothing when the
+    epoch is another).
+    """
+    from floorkit.delivery.message_log import current_position, missed
+
     # the groups it is in, and those it left since ``after``, within their ranges
     addresses = list(dict.fromkeys([*tab.addresses, *tab.replay_ranges]))
     result = missed(addresses, after, epoch, tab.replay_ranges)
@@ -158,7 +165,7 @@ def _starting_point(
         result.epoch = current_position()[1]
     cursor.last_seq = after if epoch is None or epoch == result.epoch else 0
     cursor.epoch = result.epoch
-    return result, after
+    return result
 
 
 def recovery_frame(after: int | None, missed: Missed, epoch: str | None) -> dict[str, Any]:
