@@ -100,13 +100,13 @@ def enqueue_handler(handler: Handler, request: SignalRequest, kwargs: dict[str, 
     job is enqueued at once through it instead (``floorkit.tasks.routing``)
     and the id is its ``TaskResult``'s.
     """
+    queue_name = handler.queue or conf.get("DEFAULT_QUEUE")
     backend = routing.task_backend()
     if backend is not None:
         arguments = (handler.signal, handler.path, request.to_dict(), kwargs)
-        queue_name = handler.queue or conf.get("DEFAULT_QUEUE")
         return routing.enqueue(backend, JOB_FUNCTION, arguments, queue_name)
     retry = handler.retry if handler.retry is not None else conf.get("RETRY")
-    queue = get_queue(handler.queue or conf.get("DEFAULT_QUEUE"))
+    queue = get_queue(queue_name)
     job_id = uuid.uuid4().hex
 
     def push() -> None:

@@ -143,8 +143,9 @@ class Supervisor:
                     self._stop(self.processes)
                     return 1
                 self.processes.append(process)
-            pids = ", ".join(str(p.pid) for p in self.processes)
-            self.out.write(f"{self.count} processes (pids {pids}), supervisor pid {os.getpid()}\n")
+            self.out.write(
+                f"{self.count} processes (pids {self._pids()}), supervisor pid {os.getpid()}\n"
+            )
             self.out.flush()
             self._watch()
         finally:
@@ -152,6 +153,9 @@ class Supervisor:
                 signal.signal(sig, handler)
         self._stop(self.processes)
         return 0
+
+    def _pids(self) -> str:
+        return ", ".join(str(process.pid) for process in self.processes)
 
     def _on_signal(self, signum, _frame) -> None:
         if signum == signal.SIGHUP:
@@ -199,8 +203,7 @@ class Supervisor:
                 continue
             self.processes[i] = new
             self._stop([old])
-        pids = ", ".join(str(p.pid) for p in self.processes)
-        self.out.write(f"restarted: pids {pids}\n")
+        self.out.write(f"restarted: pids {self._pids()}\n")
         self.out.flush()
 
     @staticmethod

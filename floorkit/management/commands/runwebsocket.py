@@ -46,6 +46,12 @@ def _reexec_argv(arguments: list[str] | None = None) -> list[str]:
     return [sys.executable, "-m", "floorkit.websocket.run", script, *arguments]
 
 
+def _cannot_listen(host: str, port: int, exc: OSError) -> str:
+    """The one-line error for a port that cannot be bound."""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return f"cannot listen on {host}:{port}: {reason}"
+
+
 def _server_process_argv() -> list[str]:
     """This command line as one server process of a supervisor: the same
     options, without the reloader, on a shared port."""
@@ -124,8 +130,7 @@ class Command(BaseCommand):
         try:  # held, never listening, while the supervisor runs
             probe = reuse_port_socket(host, port, listen=False)
         except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise CommandError(f"cannot listen on {host}:{port}: {reason}") from None
+            raise CommandError(_cannot_listen(host, port, exc)) from None
         try:
             status = Supervisor(_server_process_argv(), processes, out=self.stdout).run()
         finally:
@@ -163,8 +168,7 @@ class Command(BaseCommand):
             server = WebSocketServer(listener, http_app=http_app, log=log)
             server.init_socket()
         except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            message = f"cannot listen on {host}:{port}: {reason}"
+            message = _cannot_listen(host, port, exc)
             if os.environ.get("RUN_MAIN") == "true":  # the autoreloader's child
                 self.stderr.write(f"CommandError: {message}")
                 os._exit(1)  # as runserver does: the reloader then exits with 1
