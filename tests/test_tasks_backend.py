@@ -25,7 +25,10 @@ from floorkit import BROADCAST, call
 from floorkit.tasks import compat
 from tests.conftest import manage, reports
 
-pytestmark = pytest.mark.skipif(not compat.AVAILABLE, reason=compat.REASON or "n/a")
+# Under CI (CI=true) a missing tasks framework fails these tests instead of skipping them.
+pytestmark = pytest.mark.skipif(
+    not compat.AVAILABLE and not os.environ.get("CI"), reason=compat.REASON or "n/a"
+)
 
 if compat.AVAILABLE:
     from floorkit.tasks import RQBackend
