@@ -33,11 +33,16 @@ from floorkit.websocket.frames import text_frame
 from floorkit.websocket.group_routes import apply_notice, parse_notice
 from floorkit.websocket.replay import catch_up
 from floorkit.websocket.revocation import Revocations
+from floorkit.websocket.write_queue import Burst
 
 if TYPE_CHECKING:
     from floorkit.websocket.tab import Tab
 
 logger = logging.getLogger("floorkit.websocket")
+
+#: How long the router may keep routing messages already buffered on its
+#: pub/sub connection before the gathered frames go out (``Burst``).
+BURST_SECONDS = 0.002
 
 
 class Router:
@@ -141,6 +146,25 @@ class Router:
             self._greenlet.kill()
         self.revocations.stop()
 
+    def _route_burst(self, pubsub: redis.client.PubSub, message: dict) -> dict | None:
+        """
+        Route ``message`` and the messages already buffered after it (for at
+        most ``BURST_SECONDS``) in one ``Burst``: each tab gets one write for
+        all of them. Return the first message read but not routed (not a
+        routed message: a membership or session notice, handled after the
+        burst so that it applies in order), or None.
+        """
+        route = self.route
+        deadline = time.monotonic() + BURST_SECONDS
+        with Burst():
+            while True:
+                route(message["channel"], message["data"])
+                if time.monotonic() >= deadline:
+                    return None
+                message = pubsub.get_message(timeout=0)
+                if message is None or message["type"] != "pmessage":
+                    return message
+
     def _run(self) -> None:
         delay = 0.1
         membership = key("membership")
@@ -156,17 +180,21 @@ class Router:
                 subscribed_before = True
                 self.ready.set()
                 delay = 0.1
-                route = self.route
+                heartbeat = conf.get("HEARTBEAT")
+                message = None
                 while True:
-                    message = pubsub.get_message(timeout=conf.get("HEARTBEAT"))
                     if message is None:
-                        continue
+                        message = pubsub.get_message(timeout=heartbeat)
+                        if message is None:
+                            continue
                     if message["type"] == "pmessage":
-                        route(message["channel"], message["data"])
-                    elif message["type"] == "message" and message["channel"] == membership_bytes:
+                        message = self._route_burst(pubsub, message)
+                        continue
+                    if message["type"] == "message" and message["channel"] == membership_bytes:
                         self.membership_changed(message["data"])
                     elif message["type"] == "message":
                         self.revocations.notice(message["data"])
+                    message = None
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 self.ready.clear()
                 logger.warning("Redis pub/sub lost (%s); reconnecting in %.1fs", exc, delay)

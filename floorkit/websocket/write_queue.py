@@ -5,6 +5,12 @@ A frame is written to the socket at once when its buffer has room, otherwise
 queued and written by a short-lived writer greenlet, so one slow tab never
 delays the router or the other tabs. Frames are written in the order they
 were given; while the queue is not empty, every new frame goes behind it.
+
+While a ``Burst`` is open (the router opens one while it reads messages
+already buffered on its pub/sub connection), frames are gathered per socket
+instead, and written when the burst closes: one write per socket for the
+whole burst, however many messages it carried. A burst never outlives the
+call that opened it, so gathered frames are never left behind.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ class WriteQueue:
     ``abort()`` (``closed``), frames are dropped.
     """
 
-    __slots__ = ("sock", "raw", "queue", "writer", "closed")
+    __slots__ = ("sock", "raw", "queue", "writer", "closed", "gathered")
 
     def __init__(self, sock: Any) -> None:
         self.sock = sock
@@ -31,11 +37,24 @@ class WriteQueue:
         self.queue: collections.deque | None = None  # created when a write must wait
         self.writer: gevent.Greenlet | None = None
         self.closed = False
+        self.gathered: list[bytes] | None = None  # frames of the open burst, in order
 
     def write(self, frame: bytes) -> None:
         """Write one complete frame, in order, without blocking the caller."""
         if self.closed:
             return
+        burst = Burst.current
+        if burst is not None:
+            gathered = self.gathered
+            if gathered is None:
+                self.gathered = [frame]
+                burst.queues.append(self)
+            else:
+                gathered.append(frame)
+            return
+        self._send(frame)
+
+    def _send(self, frame: bytes) -> None:
         if self.writer is None and self.raw is not None:  # nothing queued: straight out
             try:
                 sent = self.raw.send(frame)
@@ -53,6 +72,11 @@ class WriteQueue:
         queue.append(frame)
         if self.writer is None:
             self.writer = gevent.spawn(self._drain)
+
+    def _flush_gathered(self) -> None:
+        gathered, self.gathered = self.gathered, None
+        if gathered and not self.closed:
+            self._send(gathered[0] if len(gathered) == 1 else b"".join(gathered))
 
     def _drain(self) -> None:
         """Write the queued frames; until it ends, every frame queues behind them."""
@@ -72,6 +96,7 @@ class WriteQueue:
         sending: the socket's sending side is shut down, its reading side is
         left to the handler.
         """
+        self._flush_gathered()
         if self.writer is not None and not self.closed:
             self.writer.join(timeout=timeout)
         if not self.closed:
@@ -92,3 +117,36 @@ class WriteQueue:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+class Burst:
+    """
+    Gather the frames written to every ``WriteQueue`` while it is open, and
+    write each socket's frames at once, in order, when it closes::
+
+        with Burst():
+            ...  # route several messages
+
+    Only one burst is open at a time, by one greenlet that does not yield
+    while it is open (routing only writes without blocking); frames written
+    meanwhile by other code still go out in order, at the close.
+    """
+
+    current: Burst | None = None
+
+    __slots__ = ("queues",)
+
+    def __init__(self) -> None:
+        self.queues: list[WriteQueue] = []
+
+    def __enter__(self) -> Burst:
+        if Burst.current is not None:
+            raise RuntimeError("a Burst is already open")
+        Burst.current = self
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        Burst.current = None
+        queues, self.queues = self.queues, []
+        for queue in queues:
+            queue._flush_gathered()
