@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Websocket server benchmark: floorkit vs Channels vs python-socketio vs bare gevent-websocket.
+"""Websocket server benchmark: floorkit vs Channels vs python-socketio vs bare gevent-websocket
+vs Socket.IO on Node vs bare ws on Node.
 
 Stdlib only: runs under any Python 3.11 (``python bench/run_ws.py``). Each
 peer server runs from its own virtualenv under bench/.venvs/ (built by
 bench/setup_peers.sh, called automatically unless --no-setup), floorkit from
-the project's .venv. The load driver runs in processes separate from the
-server: bench/driver_node/driver.mjs (Node + ws, --driver node, the default
+the project's .venv, the Node peers from bench/peers/node/node_modules. The
+load driver runs in processes separate from the server:
+bench/driver_node/driver.mjs (Node + ws, --driver node, the default
 once bench/driver_node/node_modules is installed) or bench/driver.py
 (asyncio + websockets in bench/.venvs/driver, --driver python); both speak
 the same line protocol and report the same fields. A private redis-server is
@@ -57,7 +59,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 sys.path.insert(0, str(PEERS_DIR))
 import floorkit_adapter  # noqa: E402
 
-ALL_PEERS = ["floorkit", "channels", "socketio", "bare"]
+ALL_PEERS = ["floorkit", "channels", "socketio", "bare", "node_socketio", "node_ws"]
+# peers that run on Node from bench/peers/node/node_modules (setup_peers.sh node_peers)
+NODE_PEERS = ("node_socketio", "node_ws")
+NODE_PEERS_DIR = PEERS_DIR / "node"
 # opt-in peers: the same server with more processes (runwebsocket --processes 2)
 EXTRA_PEERS = ["floorkit2"]
 BASELINE = "channels"
@@ -292,8 +297,23 @@ def venv_py(name):
     return VENVS / name / "bin" / "python"
 
 
+def node_peer_versions():
+    """The pinned versions of the Node peers' packages (their package-lock.json)."""
+    try:
+        lock = json.loads((NODE_PEERS_DIR / "package-lock.json").read_text())["packages"]
+    except (OSError, KeyError, ValueError):
+        return {}
+    names = ("socket.io", "@socket.io/redis-adapter", "@socket.io/redis-emitter", "redis", "ws")
+    return {n: lock.get(f"node_modules/{n}", {}).get("version") for n in names}
+
+
+def node_peers_installed():
+    return (NODE_PEERS_DIR / "node_modules" / "socket.io").is_dir()
+
+
 def peer_specs():
     """name -> how to start it, reach it and publish to it."""
+    nv = node_peer_versions()
     ch = VENVS / "channels"
     ch_dir = PEERS_DIR / "channels_peer"
     specs = {
@@ -378,6 +398,43 @@ def peer_specs():
             "publisher": Path(floorkit_adapter.PYTHON),
             "publish_ready": floorkit_adapter.publish_ready,
         },
+    }
+    # Node peers: node with default flags (a server runs long enough for the JIT
+    # to pay); `node` itself leads the session, so /proc accounting covers it
+    node_publish = [node_binary(), NODE_PEERS_DIR / "publish.mjs"]
+    specs["node_socketio"] = {
+        **specs["socketio"],
+        "label": (
+            f"Socket.IO {nv.get('socket.io')} on Node + @socket.io/redis-adapter "
+            f"{nv.get('@socket.io/redis-adapter')} (redis {nv.get('redis')})"
+        ),
+        "venv": None,
+        "server": lambda port, url: (
+            [
+                node_binary(),
+                NODE_PEERS_DIR / "socketio_server.mjs",
+                "--port",
+                port,
+                "--redis-url",
+                url,
+            ],
+            {},
+            str(NODE_PEERS_DIR),
+        ),
+        "publisher": node_binary(),
+        "publish_cmd": node_publish,
+    }
+    specs["node_ws"] = {
+        **specs["bare"],
+        "label": f"ws {nv.get('ws')} on Node + one Redis subscriber (redis {nv.get('redis')})",
+        "venv": None,
+        "server": lambda port, url: (
+            [node_binary(), NODE_PEERS_DIR / "ws_server.mjs", "--port", port, "--redis-url", url],
+            {},
+            str(NODE_PEERS_DIR),
+        ),
+        "publisher": node_binary(),
+        "publish_cmd": node_publish,
     }
     specs["floorkit2"] = {
         **specs["floorkit"],
@@ -598,8 +655,7 @@ def sc_bcast(ctx, clients, messages, group=False):
         with open(publog, "w") as err:
             pub = PROCS.spawn(
                 [
-                    spec["publisher"],
-                    PEERS_DIR / "publish.py",
+                    *spec.get("publish_cmd", (spec["publisher"], PEERS_DIR / "publish.py")),
                     "--peer",
                     spec.get("publishes_as", ctx["peer"]),
                     "--redis-url",
@@ -1184,7 +1240,12 @@ def main(argv=None):
                 skipped[p] = reason
                 print(f"floorkit: SKIPPED: {reason}", flush=True)
                 continue
+        if p in NODE_PEERS and node_binary() is None:
+            skipped[p] = "no node on PATH"
+            print(f"{p}: SKIPPED: no node on PATH", flush=True)
+            continue
         peers.append(p)
+    node_peers = [p for p in peers if p in NODE_PEERS]
 
     if cfg.driver == "node" and node_binary() is None:
         sys.exit("--driver node: no node on PATH")
@@ -1193,6 +1254,8 @@ def main(argv=None):
         names = sorted(peer_venvs | ({"driver"} if cfg.driver != "node" else set()))
         if cfg.driver != "python" and node_binary() and shutil.which("npm"):
             names.append("driver_node")
+        if node_peers and shutil.which("npm"):
+            names.append("node_peers")
         subprocess.run(["bash", str(BENCH / "setup_peers.sh"), *names], check=True)
     if cfg.driver is None:
         cfg.driver = "node" if node_driver_installed() else "python"
@@ -1200,6 +1263,8 @@ def main(argv=None):
     missing = [v for v in venvs if not venv_py(v).exists()]
     if cfg.driver == "node" and not node_driver_installed():
         missing.append("driver_node (bench/driver_node/node_modules)")
+    if node_peers and not node_peers_installed():
+        missing.append("node_peers (bench/peers/node/node_modules)")
     if missing:
         sys.exit(f"missing venv(s) {missing}: run bash bench/setup_peers.sh")
     driver_info = {"kind": cfg.driver, **driver_versions(cfg.driver)}

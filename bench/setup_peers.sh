@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Create the benchmark virtualenvs under bench/.venvs/ (gitignored), one per
 # peer plus one for the Python load driver, from the pinned files in
-# bench/requirements/, and the Node load driver's packages
-# (bench/driver_node/node_modules, gitignored, `npm ci` from its
-# package-lock.json, npm registry only). Nothing is installed into the
+# bench/requirements/, the Node load driver's packages
+# (bench/driver_node/node_modules) and the Node peers' packages
+# (bench/peers/node/node_modules), both gitignored, `npm ci` from their
+# package-lock.json, npm registry only. Nothing is installed into the
 # project's .venv, nothing globally.
 #
 # Idempotent: a venv (node_modules) is rebuilt only when its requirements file
 # (package-lock.json) changed (a hash stamp is kept inside it).
 #
-#   bash bench/setup_peers.sh               # all: channels socketio bare driver driver_node
+#   bash bench/setup_peers.sh               # all: channels socketio bare driver driver_node node_peers
 #   bash bench/setup_peers.sh channels      # just one
 #   bash bench/setup_peers.sh driver_node   # the Node driver (needs node and npm on PATH)
+#   bash bench/setup_peers.sh node_peers    # node_socketio and node_ws (node and npm too)
 #   PYTHON=python3.11 bash bench/setup_peers.sh
 set -euo pipefail
 
@@ -20,32 +22,38 @@ VENVS="$HERE/.venvs"
 PYTHON="${PYTHON:-python3}"
 NAMES=("$@")
 if [ ${#NAMES[@]} -eq 0 ]; then
-    NAMES=(channels socketio bare driver driver_node)
+    NAMES=(channels socketio bare driver driver_node node_peers)
 fi
 
-setup_driver_node() {
-    local dir="$HERE/driver_node"
+# npm ci in DIR (NAME in messages) unless DIR/node_modules/PKG exists and the
+# stamp matches package-lock.json's hash
+setup_npm() {
+    local name="$1" dir="$2" pkg="$3"
     local want have
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-        echo "setup_peers: driver_node needs node and npm on PATH" >&2
+        echo "setup_peers: $name needs node and npm on PATH" >&2
         exit 2
     fi
     want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
     have="$(cat "$dir/node_modules/.bench-stamp" 2>/dev/null || true)"
-    if [ -d "$dir/node_modules/ws" ] && [ "$want" = "$have" ]; then
-        echo "setup_peers: driver_node up to date"
+    if [ -d "$dir/node_modules/$pkg" ] && [ "$want" = "$have" ]; then
+        echo "setup_peers: $name up to date"
         return
     fi
     echo "setup_peers: npm ci in $dir"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error --registry=https://registry.npmjs.org/)
     echo "$want" > "$dir/node_modules/.bench-stamp"
-    echo "setup_peers: driver_node ready ($(node --version))"
+    echo "setup_peers: $name ready ($(node --version))"
 }
 
 mkdir -p "$VENVS"
 for name in "${NAMES[@]}"; do
     if [ "$name" = driver_node ]; then
-        setup_driver_node
+        setup_npm driver_node "$HERE/driver_node" ws
+        continue
+    fi
+    if [ "$name" = node_peers ]; then
+        setup_npm node_peers "$HERE/peers/node" socket.io
         continue
     fi
     req="$HERE/requirements/$name.txt"
