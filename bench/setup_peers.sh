@@ -12,6 +12,7 @@
 #   bash bench/setup_peers.sh               # all: channels socketio bare driver driver_node
 #   bash bench/setup_peers.sh channels      # just one
 #   bash bench/setup_peers.sh driver_node   # the Node driver (needs node and npm on PATH)
+#   bash bench/setup_peers.sh plot          # matplotlib for bench/plot.py (not in the default set)
 #   PYTHON=python3.11 bash bench/setup_peers.sh
 set -euo pipefail
 
