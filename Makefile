@@ -10,7 +10,7 @@ ifeq ($(PY312),)
 PY312 := $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null)
 endif
 
-.PHONY: demo test test-django6 install lint format bench js
+.PHONY: demo test test-django6 install lint format bench bench-curve js
 
 $(VENV)/.installed: pyproject.toml setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,13 @@ format: install
 
 bench: install
 	$(PY) bench/run_ws.py
+
+# The curve (bench/README.md): one run per peer at growing sizes, then its figures
+# (bench/results/curve-*.png). PEERS=floorkit,bare limits the peers.
+bench-curve: install
+	$(PY) bench/run_ws.py --curve $(if $(PEERS),--peers $(PEERS))
+	bash bench/setup_peers.sh plot
+	bench/.venvs/plot/bin/python bench/plot.py bench/results/ws-curve-latest.json
 
 # floorkit/static/floorkit/floorkit.js and floorkit.mjs, built from src/ and errors.py.
 js:

@@ -24,8 +24,12 @@ Per peer and run (peer order rotates between runs), on one fresh server:
            floorkit groups joined with the browser's floorkit.join, the bare
            server's rooms) while as many connections sit in another room; the
            publisher sends to the first: deliveries/s, latency, server CPU
-Metrics are medians over --runs, reported as ratios to Channels. See
-bench/README.md.
+Metrics are medians over --runs, reported as ratios to Channels.
+
+--curve runs the same scenarios at growing sizes instead (CURVE below: idle
+RSS at 2,000 / 10,000 / 20,000 connections, calls with 1 / 50 / 500 clients,
+broadcast to 100 / 1,000 / 5,000 clients; one run) and writes
+ws-curve-<stamp>.json; bench/plot.py draws it. See bench/README.md.
 """
 
 import argparse
@@ -66,6 +70,25 @@ NODE_PEERS_DIR = PEERS_DIR / "node"
 # opt-in peers: the same server with more processes (runwebsocket --processes 2)
 EXTRA_PEERS = ["floorkit2"]
 BASELINE = "channels"
+
+# --curve: how cost grows with work (broadcasts keep 20,000 deliveries per point)
+CURVE = {
+    "idle": (2000, 10000, 20000),
+    "calls": (1, 50, 500),
+    "bcast": ((100, 200), (1000, 20), (5000, 4)),
+}
+# --curve --quick: the same shape, small enough for a smoke test
+CURVE_QUICK = {
+    "idle": (300, 1000, 3000),
+    "calls": (1, 10, 50),
+    "bcast": ((100, 30), (500, 6), (1000, 3)),
+}
+# file descriptors a process keeps for itself beyond its websockets (listener,
+# Redis, logs, epoll, pipes, imports): an idle scenario opens at most the
+# server's open-file limit minus what it has open minus this
+FD_RESERVE = 64
+# connections one driver process opens at a time, at most
+MAX_CONNECT_CONCURRENCY = 64
 
 
 # --------------------------------------------------------------------------- processes
@@ -237,10 +260,102 @@ def wait_quiet(sid, max_s=4.0, step=0.25):
 
 
 def raise_nofile():
+    """Raise this process's soft open-file limit to its hard limit (the
+    servers, drivers and publishers started from here inherit it); returns
+    (soft, hard)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def proc_nofile(pid):
+    """(soft, hard) open-file limit of a process from /proc/PID/limits, or None."""
+    try:
+        with open(f"/proc/{pid}/limits") as f:
+            for line in f:
+                if line.startswith("Max open files"):
+                    soft, hard = line.split()[3:5]
+                    return (
+                        int(soft) if soft.isdigit() else math.inf,
+                        int(hard) if hard.isdigit() else math.inf,
+                    )
+    except OSError:
+        pass
+    return None
+
+
+def fd_headroom(sid):
+    """How many more sockets the server's session can open: the smallest
+    (soft limit - open descriptors) over its processes, with what bounds it.
+    A multi-process server spreads connections, so this is conservative there."""
+    best = None
+    for pid in session_pids(sid):
+        lim = proc_nofile(pid)
+        try:
+            used = len(os.listdir(f"/proc/{pid}/fd"))
+        except OSError:
+            continue
+        if lim is None:
+            continue
+        room = lim[0] - used
+        if best is None or room < best["room"]:
+            best = {"room": room, "pid": pid, "soft": lim[0], "hard": lim[1], "open": used}
+    return best
+
+
+def sysctl(name):
+    """An integer from /proc/sys (``net/core/somaxconn``), or None."""
+    try:
+        return int(Path("/proc/sys", name).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def ephemeral_ports():
+    """Size of the local port range: connections to one server address, at most."""
+    try:
+        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(hi) - int(lo) + 1
+    except (OSError, ValueError):
+        return None
+
+
+def listen_overflows():
+    """The machine's TcpExt ListenOverflows counter (connections dropped because
+    an accept queue was full, any listener), or None."""
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for keys, vals in zip(lines[::2], lines[1::2], strict=False):
+        if keys.startswith("TcpExt:") and vals.startswith("TcpExt:"):
+            table = dict(zip(keys.split()[1:], vals.split()[1:], strict=False))
+            if "ListenOverflows" in table:
+                return int(table["ListenOverflows"])
+    return None
+
+
+def listen_backlog(port):
+    """The accept-queue length of the server's listening socket(s) on ``port``
+    (``ss``'s Send-Q for a listener: min(backlog, net.core.somaxconn)), the
+    smallest if several (SO_REUSEPORT); None when ``ss`` is missing or shows none."""
+    ss = shutil.which("ss")
+    if not ss:
+        return None
+    try:
+        out = subprocess.run(
+            [ss, "-ltnH", f"sport = :{port}"], capture_output=True, text=True, timeout=5
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    vals = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "LISTEN" and parts[2].isdigit():
+            vals.append(int(parts[2]))
+    return min(vals) if vals else None
 
 
 # --------------------------------------------------------------------------- redis
@@ -489,9 +604,31 @@ def driver_versions(driver):
     return {"pip_freeze": [x for x in pins if x.split("==")[0] in ("websockets", "uvloop")]}
 
 
-def start_drivers(spec, port, mode, total_clients, procs, extra, logdir, tag, *, driver):
-    """Split total_clients over `procs` driver processes (``driver``: python or node)."""
+def start_concurrency(backlog, procs):
+    """Connections each of ``procs`` driver processes opens at a time: together
+    at most the server's accept queue (``backlog``), each at most
+    MAX_CONNECT_CONCURRENCY."""
+    if not backlog:
+        return MAX_CONNECT_CONCURRENCY
+    return max(1, min(MAX_CONNECT_CONCURRENCY, backlog // procs))
+
+
+def start_drivers(
+    spec, port, mode, total_clients, procs, extra, logdir, tag, *, driver, backlog=None
+):
+    """
+    Split total_clients over `procs` driver processes (``driver``: python or
+    node), more when one process's share would not fit in its open-file limit
+    (inherited from this process). Together they open at most ``backlog``
+    connections at a time (the server's accept queue, so that a burst of SYNs
+    is never dropped and retried a second later), and at most
+    MAX_CONNECT_CONCURRENCY per process.
+    """
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    per_proc = max(1, soft - FD_RESERVE)
+    procs = max(procs, math.ceil(total_clients / per_proc))
     procs = max(1, min(procs, total_clients))
+    concurrency = start_concurrency(backlog, procs)
     shares = [
         total_clients // procs + (1 if i < total_clients % procs else 0) for i in range(procs)
     ]
@@ -507,6 +644,8 @@ def start_drivers(spec, port, mode, total_clients, procs, extra, logdir, tag, *,
             spec["proto"],
             "--clients",
             n,
+            "--connect-concurrency",
+            concurrency,
             *extra,
         ]
         if spec["hello"]:
@@ -552,6 +691,12 @@ def pct(sorted_vals, q):
     return sorted_vals[k]
 
 
+def ready_timeout(connections):
+    """Seconds to wait for READY: generous for the slowest peer opening many
+    connections (Channels opens a few hundred a second)."""
+    return 120 + connections / 50
+
+
 def wait_ready(drivers, timeout, logdir, tag):
     readies = []
     for i, d in enumerate(drivers):
@@ -579,9 +724,10 @@ def sc_calls(ctx, clients, duration, warmup):
         ctx["logdir"],
         tag,
         driver=cfg.driver,
+        backlog=ctx.get("backlog"),
     )
     try:
-        connected, failed, errors = wait_ready(drivers, 120, ctx["logdir"], tag)
+        connected, failed, errors = wait_ready(drivers, ready_timeout(clients), ctx["logdir"], tag)
         if failed:
             raise DriverError(f"{failed} of {clients} connections failed: {errors}")
         start = time.time() + 0.3
@@ -637,11 +783,20 @@ def sc_bcast(ctx, clients, messages, group=False):
         extra += ["--rooms", ",".join(spec["rooms"]), "--join-style", spec["join"]]
         room_args, total = ["--room", spec["rooms"][0]], 2 * clients
     drivers = start_drivers(
-        spec, port, "bcast", total, cfg.client_procs, extra, ctx["logdir"], tag, driver=cfg.driver
+        spec,
+        port,
+        "bcast",
+        total,
+        cfg.client_procs,
+        extra,
+        ctx["logdir"],
+        tag,
+        driver=cfg.driver,
+        backlog=ctx.get("backlog"),
     )
     pub = None
     try:
-        connected, failed, errors = wait_ready(drivers, 180, ctx["logdir"], tag)
+        connected, failed, errors = wait_ready(drivers, ready_timeout(total), ctx["logdir"], tag)
         if failed:
             raise DriverError(f"{failed} of {total} connections failed: {errors}")
         time.sleep(cfg.settle)
@@ -736,16 +891,55 @@ def sc_bcast(ctx, clients, messages, group=False):
     }
 
 
+def idle_cap(sid, clients):
+    """How many of ``clients`` idle connections the server can hold: at most
+    its open-file headroom less FD_RESERVE and the local port range. Returns
+    (count, None) or (smaller count, what capped it)."""
+    limits = []
+    room = fd_headroom(sid)
+    if room is not None:
+        limits.append(
+            (
+                room["room"] - FD_RESERVE,
+                f"the server's open-file limit (RLIMIT_NOFILE soft {room['soft']}, hard "
+                f"{room['hard']}; {room['open']} descriptors open before, {FD_RESERVE} kept free)",
+            )
+        )
+    ports = ephemeral_ports()
+    if ports is not None:
+        limits.append((ports, f"the local port range ({ports} ports)"))
+    n, why = clients, None
+    for limit, reason in limits:
+        if limit < n:
+            n, why = max(1, limit), reason
+    return n, why
+
+
 def sc_idle(ctx, clients):
     spec, port, sid, cfg = ctx["spec"], ctx["port"], ctx["sid"], ctx["cfg"]
     tag = f"{ctx['tag']}-idle{clients}"
     wait_quiet(sid)
+    target, capped_by = idle_cap(sid, clients)
     before = tree_rss_kib(sid)
     drivers = start_drivers(
-        spec, port, "idle", clients, cfg.client_procs, [], ctx["logdir"], tag, driver=cfg.driver
+        spec,
+        port,
+        "idle",
+        target,
+        cfg.client_procs,
+        [],
+        ctx["logdir"],
+        tag,
+        driver=cfg.driver,
+        backlog=ctx.get("backlog"),
     )
+    t_open, cpu_open, drops_open = time.time(), tree_cpu_s(sid), listen_overflows()
     try:
-        connected, failed, errors = wait_ready(drivers, 180, ctx["logdir"], tag)
+        connected, failed, errors = wait_ready(drivers, ready_timeout(target), ctx["logdir"], tag)
+        open_s = time.time() - t_open
+        open_cpu_pct = (tree_cpu_s(sid) - cpu_open) / open_s * 100 if open_s > 0 else None
+        drops = listen_overflows()
+        drops = drops - drops_open if drops is not None and drops_open is not None else None
         if connected == 0:
             raise DriverError(f"no connection succeeded: {errors}")
         time.sleep(cfg.settle)
@@ -763,7 +957,16 @@ def sc_idle(ctx, clients):
     alive = sum(r["alive_at_close"] for r in results)
     time.sleep(0.5)
     return {
-        "clients": clients,
+        "clients": target,
+        "asked": clients,
+        "capped_by": capped_by,
+        "client_procs": len(drivers),
+        "open_s": open_s,
+        # server CPU while the connections opened (% of a core): is opening server-bound?
+        "open_server_cpu_pct": open_cpu_pct,
+        # accept-queue overflows on the machine (any listener) while they opened
+        "listen_overflows": drops,
+        "connect_concurrency": start_concurrency(ctx.get("backlog"), len(drivers)),
         "connected": connected,
         "failed": failed,
         "alive_at_measure": alive,
@@ -779,19 +982,69 @@ def sc_idle(ctx, clients):
 # --------------------------------------------------------------------------- one peer, one run
 
 
+def idle_name(cfg, clients):
+    """Scenario name of an idle size: ``idle`` when there is one, ``idle<N>`` when several."""
+    return "idle" if len(cfg.idle_clients) == 1 else f"idle{clients}"
+
+
+def run_plan(cfg):
+    """The scenarios of one run as segments, each on a fresh server: the first
+    holds the first idle size, the calls, broadcasts and group sends; each
+    further idle size gets a server of its own, so that memory freed by a
+    smaller size's connections (kept by the allocator) is not reused by the
+    next size's and counted as free. A scenario is (name, fn(ctx))."""
+    idle = list(cfg.idle_clients) if "idle" in cfg.scenarios else []
+    first = []
+    if idle:
+        n = idle.pop(0)
+        first.append((idle_name(cfg, n), lambda ctx, n=n: sc_idle(ctx, n)))
+    for c in cfg.call_clients if "calls" in cfg.scenarios else ():
+        first.append((f"calls{c}", lambda ctx, c=c: sc_calls(ctx, c, cfg.duration, cfg.warmup)))
+    for c, m in cfg.bcast if "bcast" in cfg.scenarios else ():
+        first.append((f"bcast{c}", lambda ctx, c=c, m=m: sc_bcast(ctx, c, m)))
+    for c, m in cfg.groups if "group" in cfg.scenarios else ():
+        first.append((f"group{c}", lambda ctx, c=c, m=m: sc_bcast(ctx, c, m, group=True)))
+    return [first] + [[(idle_name(cfg, n), lambda ctx, n=n: sc_idle(ctx, n))] for n in idle]
+
+
 def run_peer(peer, spec, cfg, redis_url, logdir, run_idx):
-    tag = f"run{run_idx}-{peer}"
+    """One run of one peer: every segment of run_plan() on its own server,
+    after a warm-up. A warm-up that fails on the first server fails the run
+    (``error``); on a later one, that segment's scenarios."""
+    out = {"peer": peer, "run": run_idx, "scenarios": {}}
+    for k, segment in enumerate(run_plan(cfg)):
+        tag = f"run{run_idx}-{peer}" + (f"-s{k + 1}" if k else "")
+        info = run_segment(peer, spec, cfg, redis_url, logdir, tag, segment, out["scenarios"])
+        if k == 0:
+            if "error" in info:
+                out["error"] = info.pop("error")
+            out.update(info)
+            if "error" in out:
+                return out
+        else:
+            out.setdefault("more_servers", []).append(info)
+            if "error" in info:
+                for name, _fn in segment:
+                    out["scenarios"].setdefault(name, {"error": info["error"]})
+    return out
+
+
+def run_segment(peer, spec, cfg, redis_url, logdir, tag, segment, scenarios):
+    """Start a fresh server, warm it up, run ``segment``'s scenarios into
+    ``scenarios`` and kill it; returns what is known of the server."""
     port = free_port()
     argv, env, cwd = spec["server"](port, redis_url)
     log_path = logdir / f"{tag}-server.log"
-    out = {"peer": peer, "run": run_idx, "scenarios": {}}
+    info = {}
     with open(log_path, "w") as log:
         server = PROCS.spawn(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     t_start = time.time()
     try:
         wait_accept(port, server, cfg.start_timeout, log_path)
-        out["startup_s"] = time.time() - t_start
+        info["startup_s"] = time.time() - t_start
+        info["listen_backlog"] = listen_backlog(port)
         ctx = {
+            "backlog": info["listen_backlog"],
             "spec": spec,
             "port": port,
             "sid": server.pid,
@@ -804,39 +1057,30 @@ def run_peer(peer, spec, cfg, redis_url, logdir, run_idx):
         try:  # warm-up, also a protocol check: a peer failing here is skipped for this run
             sc_calls(dict(ctx, tag=tag + "-warmup"), 2, 0.3 if cfg.quick else 0.5, 0.2)
         except Exception as exc:  # noqa: BLE001
-            out["error"] = f"warm-up failed: {exc}"
-            return out
-        plan = []
-        if "idle" in cfg.scenarios:
-            plan.append(("idle", lambda: sc_idle(ctx, cfg.idle_clients)))
-        for c in cfg.call_clients if "calls" in cfg.scenarios else ():
-            plan.append((f"calls{c}", lambda c=c: sc_calls(ctx, c, cfg.duration, cfg.warmup)))
-        for c, m in cfg.bcast if "bcast" in cfg.scenarios else ():
-            plan.append((f"bcast{c}", lambda c=c, m=m: sc_bcast(ctx, c, m)))
-        for c, m in cfg.groups if "group" in cfg.scenarios else ():
-            plan.append((f"group{c}", lambda c=c, m=m: sc_bcast(ctx, c, m, group=True)))
-        for name, fn in plan:
+            info["error"] = f"warm-up failed: {exc}"
+            return info
+        for name, fn in segment:
             if server.poll() is not None:
-                out["scenarios"][name] = {"error": f"server died: {last_lines(log_path, 3)}"}
+                scenarios[name] = {"error": f"server died: {last_lines(log_path, 3)}"}
                 continue
             t0 = time.time()
             try:
-                res = fn()
+                res = fn(ctx)
             except Exception as exc:  # noqa: BLE001 - recorded, run goes on
                 res = {"error": f"{type(exc).__name__}: {exc}"[:500]}
             res["elapsed_s"] = time.time() - t0
-            out["scenarios"][name] = res
+            scenarios[name] = res
             print(f"    {peer:9s} {name:10s} {brief(res)}", flush=True)
             if server.poll() is None:
                 wait_quiet(server.pid)
     except Exception as exc:  # noqa: BLE001
-        out["error"] = f"{type(exc).__name__}: {exc}"[:800]
+        info["error"] = f"{type(exc).__name__}: {exc}"[:800]
     finally:
         PROCS.kill(server)
         leftovers = session_pids(server.pid)
         if leftovers:
-            out["leftover_pids"] = leftovers
-    return out
+            info["leftover_pids"] = leftovers
+    return info
 
 
 def brief(res):
@@ -857,9 +1101,11 @@ def brief(res):
             f"cpu srv {res['server_cpu_pct']:3.0f}% cli {res['client_cpu_pct_max']:3.0f}%"
         )
     if "kib_per_conn" in res:
+        capped = f", capped from {res['asked']}" if res.get("capped_by") else ""
         return (
-            f"{res['kib_per_conn']:8.1f} KiB/conn  ({res['connected']} conns, "
-            f"{res['failed']} failed, {res['alive_at_measure']} alive)"
+            f"{res['kib_per_conn']:8.1f} KiB/conn  ({res['connected']} conns{capped}, "
+            f"{res['failed']} failed, {res['alive_at_measure']} alive, "
+            f"opened in {res['open_s']:.1f} s, server at {res['open_server_cpu_pct']:.0f} %)"
         )
     return str(res)[:200]
 
@@ -868,51 +1114,49 @@ def brief(res):
 
 
 def metric_defs(cfg):
-    """(key, label, scenario, field, better, fmt)."""
+    """(key, label, scenario, field, better, fmt) of every table row, for the
+    scenarios that run. Beside each throughput row: its p99 and the server's
+    CPU per call (multi-client calls) or per delivery (broadcast, group)."""
     defs = []
-    for c in cfg.call_clients:
-        defs.append(
-            (
-                f"calls{c}_rps",
-                f"calls/s, {c} client{'s' if c > 1 else ''}",
-                f"calls{c}",
-                "calls_per_s",
-                "higher",
-                "{:.0f}",
+    run = cfg.scenarios
+    for c in cfg.call_clients if "calls" in run else ():
+        who = f"{c:,} client{'s' if c > 1 else ''}"
+        sc = f"calls{c}"
+        defs.append((f"{sc}_rps", f"calls/s, {who}", sc, "calls_per_s", "higher", "{:.0f}"))
+        defs.append((f"{sc}_p99", f"call p99 ms, {who}", sc, "p99_ms", "lower", "{:.2f}"))
+        if c > 1:  # one client in lock-step: its CPU per call is mostly wake-ups
+            defs.append(
+                (
+                    f"{sc}_cpu",
+                    f"server CPU µs per call, {who}",
+                    sc,
+                    "server_us_per_op",
+                    "lower",
+                    "{:.0f}",
+                )
             )
-        )
-        defs.append(
+    for c, _m in cfg.bcast if "bcast" in run else ():
+        sc = f"bcast{c}"
+        for key, label, field, better, fmt in (
             (
-                f"calls{c}_p99",
-                f"call p99 ms, {c} client{'s' if c > 1 else ''}",
-                f"calls{c}",
-                "p99_ms",
-                "lower",
-                "{:.2f}",
-            )
-        )
-    for c, _m in cfg.bcast:
-        defs.append(
-            (
-                f"bcast{c}_dps",
+                "dps",
                 f"broadcast deliveries/s, {c:,} clients",
-                f"bcast{c}",
                 "deliveries_per_s",
                 "higher",
                 "{:.0f}",
-            )
-        )
-        defs.append(
+            ),
+            ("p99", f"broadcast p99 ms, {c:,} clients", "p99_ms", "lower", "{:.1f}"),
             (
-                f"bcast{c}_p99",
-                f"broadcast p99 ms, {c:,} clients",
-                f"bcast{c}",
-                "p99_ms",
+                "cpu",
+                f"broadcast server CPU µs per delivery, {c:,} clients",
+                "server_us_per_op",
                 "lower",
                 "{:.1f}",
-            )
-        )
-    for c, _m in cfg.groups:
+            ),
+        ):
+            defs.append((f"{sc}_{key}", label, sc, field, better, fmt))
+    for c, _m in cfg.groups if "group" in run else ():
+        sc = f"group{c}"
         for key, label, field, better, fmt in (
             (
                 "dps",
@@ -924,23 +1168,25 @@ def metric_defs(cfg):
             ("p99", f"group p99 ms, {c:,} members", "p99_ms", "lower", "{:.1f}"),
             (
                 "cpu",
-                f"group server CPU us/delivery, {c:,} members",
+                f"group server CPU µs per delivery, {c:,} members",
                 "server_us_per_op",
                 "lower",
                 "{:.1f}",
             ),
         ):
-            defs.append((f"group{c}_{key}", label, f"group{c}", field, better, fmt))
-    defs.append(
-        (
-            "idle_kib",
-            f"KiB RSS per idle conn, {cfg.idle_clients:,} conns",
-            "idle",
-            "kib_per_conn",
-            "lower",
-            "{:.1f}",
+            defs.append((f"{sc}_{key}", label, sc, field, better, fmt))
+    for n in cfg.idle_clients if "idle" in run else ():
+        sc = idle_name(cfg, n)
+        defs.append(
+            (
+                f"{sc}_kib",
+                f"KiB RSS per idle conn, {n:,} conns",
+                sc,
+                "kib_per_conn",
+                "lower",
+                "{:.1f}",
+            )
         )
-    )
     return defs
 
 
@@ -1056,11 +1302,62 @@ def markdown(cfg, peers, defs, medians, ratios, diag, skipped, failures, runs):
             lines.append(f"| {sc} | " + " | ".join(cells) + " |")
         lines.append("")
         lines.extend(bottleneck_notes(diag, cols, scen))
+    for r in runs:
+        for sc, v in r.get("scenarios", {}).items():
+            if v.get("capped_by"):
+                lines.append(
+                    f"- {r['peer']} run {r['run']} {sc}: {v['clients']:,} of {v['asked']:,} "
+                    f"connections opened, capped by {v['capped_by']}"
+                )
     for p, reason in skipped.items():
         lines.append(f"- {p}: skipped: {reason}")
     for f in failures:
         lines.append(f"- {f}")
     return "\n".join(lines)
+
+
+# verdicts under which the figure is a lower bound for the server
+LOWER_BOUND_VERDICTS = ("client-bound", "machine-saturated", "contended")
+
+
+def verdict(sc, d, ncpu):
+    """(kind, text): what bounded one scenario, from its CPU diagnostics. kind
+    is one of lockstep, client-bound, server-bound, machine-saturated,
+    contended, latency-bound; the figure is a lower bound for the server
+    when kind is in LOWER_BOUND_VERDICTS."""
+    srv, cli = d["server_cpu_pct"], d["client_cpu_pct_max"]
+    mach = d.get("machine_cpu_pct")
+    srv_us, cli_us = d.get("server_us_per_op"), d.get("client_us_per_op")
+    if sc == "calls1":
+        return "lockstep", (
+            "one client in lock-step with the server: latency-bound by design; the "
+            "client's share of each round trip is the same for every peer"
+        )
+    if cli >= 85 and cli >= srv:
+        return "client-bound", "CLIENT-BOUND (a client process is near a full core)"
+    if srv >= 85:
+        return "server-bound", "server-bound (server at a full core)"
+    if mach is not None and mach >= 90 * ncpu:
+        return "machine-saturated", "machine saturated, server below a full core: CPU-contended"
+    if srv_us is not None and cli_us is not None and cli_us >= 0.7 * srv_us:
+        return "contended", (
+            "server below a full core while the clients cost about as much CPU "
+            f"as the server on {ncpu} cores: contended, a lower bound for the server"
+        )
+    return "latency-bound", "neither side saturated (latency-bound)"
+
+
+def verdicts(diag, peers, scen):
+    """peer -> scenario -> {"kind", "text"} for every scenario with CPU diagnostics."""
+    ncpu = os.cpu_count() or 1
+    out = {}
+    for p in peers:
+        for sc in scen:
+            d = diag.get(p, {}).get(sc)
+            if d and "server_cpu_pct" in d and "client_cpu_pct_max" in d:
+                kind, text = verdict(sc, d, ncpu)
+                out.setdefault(p, {})[sc] = {"kind": kind, "text": text}
+    return out
 
 
 def bottleneck_notes(diag, cols, scen):
@@ -1085,26 +1382,9 @@ def bottleneck_notes(diag, cols, scen):
             where = f"server {srv:.0f} %, busiest client {cli:.0f} %" + (
                 f", machine {mach:.0f} % of {ncpu * 100} %" if mach is not None else ""
             )
-            if sc == "calls1":
-                verdict = (
-                    "one client in lock-step with the server: latency-bound by design; the "
-                    "client's share of each round trip is the same for every peer"
-                )
-            elif cli >= 85 and cli >= srv:
-                verdict = "CLIENT-BOUND (a client process is near a full core)"
-            elif srv >= 85:
-                verdict = "server-bound (server at a full core)"
-            elif mach is not None and mach >= 90 * ncpu:
-                verdict = "machine saturated, server below a full core: CPU-contended"
-            elif srv_us is not None and cli_us is not None and cli_us >= 0.7 * srv_us:
-                verdict = (
-                    "server below a full core while the clients cost about as much CPU "
-                    f"as the server on {ncpu} cores: contended, a lower bound for the server"
-                )
-            else:
-                verdict = "neither side saturated (latency-bound)"
-            if p == "bare" or not verdict.startswith(("server-bound", "neither", "one client")):
-                notes.append(f"- {p} {sc}: {where}{cost}: {verdict}")
+            kind, text = verdict(sc, d, ncpu)
+            if p == "bare" or kind not in ("server-bound", "latency-bound", "lockstep"):
+                notes.append(f"- {p} {sc}: {where}{cost}: {text}")
     if not any("CLIENT-BOUND" in n for n in notes):
         notes.append(
             "- no scenario looked client-bound (no client process near a full core "
@@ -1134,8 +1414,18 @@ def parse_args(argv=None):
         default=",".join(ALL_PEERS),
         help=f"comma list out of {','.join(ALL_PEERS)} (default: all)",
     )
-    ap.add_argument("--runs", type=int, default=None, help="runs per peer (default 3, quick 1)")
+    ap.add_argument(
+        "--runs", type=int, default=None, help="runs per peer (default 3; quick and curve 1)"
+    )
     ap.add_argument("--quick", action="store_true", help="smoke mode: small numbers, ~1 min")
+    ap.add_argument(
+        "--curve",
+        action="store_true",
+        help="the curve: idle at 2000,10000,20000 connections, calls with 1,50,500 clients, "
+        "broadcast 100x200,1000x20,5000x4 (with --quick: 300,1000,3000; 1,10,50; "
+        "100x30,500x6,1000x3); scenarios idle,calls,bcast, 1 run, ws-curve-<stamp>.json. "
+        "The options below still override each list",
+    )
     ap.add_argument(
         "--duration",
         type=float,
@@ -1144,8 +1434,8 @@ def parse_args(argv=None):
     ap.add_argument("--call-clients", help="comma list (default 1,50)")
     ap.add_argument(
         "--scenarios",
-        default="idle,calls,bcast,group",
-        help="comma list out of idle,calls,bcast,group (default: all)",
+        default=None,
+        help="comma list out of idle,calls,bcast,group (default: all; curve: idle,calls,bcast)",
     )
     ap.add_argument(
         "--groups",
@@ -1168,7 +1458,9 @@ def parse_args(argv=None):
         help="seconds after publishing starts within which deliveries count (default 15, quick 5)",
     )
     ap.add_argument(
-        "--idle-clients", type=int, help="idle connections for RSS (default 2000, quick 300)"
+        "--idle-clients",
+        help="idle connections for RSS, comma list (default 2000, quick 300); each size is "
+        "capped at what the server's open-file limit and the local port range allow",
     )
     ap.add_argument(
         "--client-procs",
@@ -1198,20 +1490,35 @@ def parse_args(argv=None):
     ap.add_argument("--out", help="JSON output path (default bench/results/ws-<stamp>.json)")
     cfg = ap.parse_args(argv)
     q = cfg.quick
-    cfg.runs = cfg.runs or (1 if q else 3)
+    curve = (CURVE_QUICK if q else CURVE) if cfg.curve else None
+    cfg.runs = cfg.runs or (1 if q or curve else 3)
     cfg.duration = cfg.duration or (0.8 if q else 5.0)
     cfg.warmup = 0.2 if q else 0.5
-    cfg.call_clients = [int(x) for x in (cfg.call_clients or "1,50").split(",")]
+    if curve:
+        defaults = {
+            "calls": ",".join(str(c) for c in curve["calls"]),
+            "bcast": ",".join(f"{c}x{m}" for c, m in curve["bcast"]),
+            "idle": ",".join(str(n) for n in curve["idle"]),
+            "scenarios": "idle,calls,bcast",
+        }
+    else:
+        defaults = {
+            "calls": "1,50",
+            "bcast": "100x30,1000x5" if q else "100x200,1000x20",
+            "idle": "300" if q else "2000",
+            "scenarios": "idle,calls,bcast,group",
+        }
+    cfg.call_clients = [int(x) for x in (cfg.call_clients or defaults["calls"]).split(",")]
     cfg.bcast = [
-        tuple(int(y) for y in x.split("x"))
-        for x in (cfg.bcast or ("100x30,1000x5" if q else "100x200,1000x20")).split(",")
+        tuple(int(y) for y in x.split("x")) for x in (cfg.bcast or defaults["bcast"]).split(",")
     ]
     cfg.groups = [
         tuple(int(y) for y in x.split("x"))
         for x in (cfg.groups or ("100x30,1000x5" if q else "100x200,1000x20")).split(",")
     ]
     cfg.bcast_timeout = cfg.bcast_timeout or (5.0 if q else 15.0)
-    cfg.idle_clients = cfg.idle_clients or (300 if q else 2000)
+    cfg.idle_clients = [int(x) for x in (cfg.idle_clients or defaults["idle"]).split(",")]
+    cfg.scenarios = cfg.scenarios or defaults["scenarios"]
     cfg.settle = cfg.settle if cfg.settle is not None else (0.5 if q else 1.0)
     cfg.peers = [p.strip() for p in cfg.peers.split(",") if p.strip()]
     cfg.scenarios = {x.strip() for x in cfg.scenarios.split(",") if x.strip()}
@@ -1277,7 +1584,7 @@ def main(argv=None):
     redis_proc, redis_url = start_redis(logdir)
     print(
         f"redis {redis_url}; nofile {nofile}; peers {peers}; runs {cfg.runs}"
-        f"{' (quick)' if cfg.quick else ''}; driver {driver_label(driver_info)}; "
+        f"{' (quick)' if cfg.quick else ''}{' (curve)' if cfg.curve else ''}; driver {driver_label(driver_info)}; "
         f"logs {logdir.relative_to(ROOT)}",
         flush=True,
     )
@@ -1346,7 +1653,13 @@ def main(argv=None):
         "elapsed_s": elapsed,
         "argv": sys.argv[1:],
         "config": {k: v for k, v in vars(cfg).items()},
-        "machine": {"cpus": os.cpu_count(), "nofile": nofile, "python": sys.version.split()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "nofile": nofile,
+            "somaxconn": sysctl("net/core/somaxconn"),
+            "ephemeral_ports": ephemeral_ports(),
+            "python": sys.version.split()[0],
+        },
         "peers": {p: specs[p]["label"] for p in peers},
         "driver": driver_info,
         "skipped": skipped,
@@ -1356,17 +1669,27 @@ def main(argv=None):
         "ratios_to_baseline": ratios,
         "values_per_run": values,
         "cpu_diagnostics": diag,
+        "verdicts": verdicts(diag, peers, [d[2] for d in defs if d[4] == "higher"]),
         "runs": runs,
         "venv_freeze": freezes,
         "table_markdown": table,
     }
-    out = Path(cfg.out) if cfg.out else RESULTS / f"ws-{stamp}.json"
+    kind = "ws-curve" if cfg.curve else "ws"
+    out = Path(cfg.out) if cfg.out else RESULTS / f"{kind}-{stamp}.json"
     for f in logdir.iterdir():
         if f.stat().st_size == 0:
             f.unlink()
-    out.write_text(json.dumps(doc, indent=1, default=str))
-    (RESULTS / "ws-latest.json").write_text(json.dumps(doc, indent=1, default=str))
+    text = json.dumps(doc, indent=1, default=str)
+    out.write_text(text)
+    (RESULTS / "ws-latest.json").write_text(text)
+    if cfg.curve:
+        (RESULTS / "ws-curve-latest.json").write_text(text)
     print(f"wrote {out}")
+    if cfg.curve:
+        print(
+            "plot it: bash bench/setup_peers.sh plot && "
+            f"bench/.venvs/plot/bin/python bench/plot.py {out}"
+        )
     return 0
 
 

@@ -14,6 +14,7 @@
 #   bash bench/setup_peers.sh channels      # just one
 #   bash bench/setup_peers.sh driver_node   # the Node driver (needs node and npm on PATH)
 #   bash bench/setup_peers.sh node_peers    # node_socketio and node_ws (node and npm too)
+#   bash bench/setup_peers.sh plot          # matplotlib for bench/plot.py (not in the default set)
 #   PYTHON=python3.11 bash bench/setup_peers.sh
 set -euo pipefail
 
