@@ -18,30 +18,15 @@
 //     node socketio_server.mjs --port 8002 --redis-url redis://127.0.0.1:6390/0
 
 import { createServer } from "node:http";
-import { parseArgs } from "node:util";
-
 import { createAdapter } from "@socket.io/redis-adapter";
 import { createClient } from "redis";
 import { Server } from "socket.io";
 
 import { SOCKETIO_KEY } from "./channels.mjs";
+import { fatalFor, serverArgs } from "./server_args.mjs";
 
-const { values: args } = parseArgs({
-  options: {
-    host: { type: "string", default: "127.0.0.1" },
-    port: { type: "string" },
-    "redis-url": { type: "string" },
-  },
-});
-if (!args.port || !args["redis-url"]) {
-  process.stderr.write("socketio_server.mjs: --port and --redis-url are required\n");
-  process.exit(2);
-}
-
-const fatal = (what) => (err) => {
-  process.stderr.write(`socketio_server.mjs: ${what}: ${err?.stack ?? err}\n`);
-  process.exit(1);
-};
+const args = serverArgs("socketio_server.mjs");
+const fatal = fatalFor("socketio_server.mjs");
 
 const pubClient = createClient({ url: args["redis-url"] });
 const subClient = pubClient.duplicate();

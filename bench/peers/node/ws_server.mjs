@@ -17,29 +17,14 @@
 //
 //     node ws_server.mjs --port 8001 --redis-url redis://127.0.0.1:6390/0
 
-import { parseArgs } from "node:util";
-
 import { createClient } from "redis";
 import WebSocket, { WebSocketServer } from "ws";
 
 import { BROADCAST_CHANNEL, ROOM_PREFIX } from "./channels.mjs";
+import { fatalFor, serverArgs } from "./server_args.mjs";
 
-const { values: args } = parseArgs({
-  options: {
-    host: { type: "string", default: "127.0.0.1" },
-    port: { type: "string" },
-    "redis-url": { type: "string" },
-  },
-});
-if (!args.port || !args["redis-url"]) {
-  process.stderr.write("ws_server.mjs: --port and --redis-url are required\n");
-  process.exit(2);
-}
-
-const fatal = (what) => (err) => {
-  process.stderr.write(`ws_server.mjs: ${what}: ${err?.stack ?? err}\n`);
-  process.exit(1);
-};
+const args = serverArgs("ws_server.mjs");
+const fatal = fatalFor("ws_server.mjs");
 
 const clients = new Set(); // every open socket
 const rooms = new Map(); // room -> Set of sockets
