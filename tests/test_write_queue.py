@@ -26,6 +26,13 @@ def read_all(sock, size) -> bytes:
     return data
 
 
+@pytest.fixture
+def queue_and_peer():
+    """A write queue over one end of a real socket pair, and the other end."""
+    sock, peer = gevent.socket.socketpair()
+    return WriteQueue(sock), peer
+
+
 def test_frames_of_a_burst_go_out_at_its_close_each_socket_in_order():
     a, peer_a = gevent.socket.socketpair()
     b, peer_b = gevent.socket.socketpair()
@@ -43,9 +50,8 @@ def test_frames_of_a_burst_go_out_at_its_close_each_socket_in_order():
     assert read_all(peer_a, 5) == b"after"
 
 
-def test_finish_inside_a_burst_sends_what_was_gathered_then_stops():
-    a, peer = gevent.socket.socketpair()
-    queue = WriteQueue(a)
+def test_finish_inside_a_burst_sends_what_was_gathered_then_stops(queue_and_peer):
+    queue, peer = queue_and_peer
     with Burst():
         queue.write(b"close-frame")
         queue.finish()
@@ -54,9 +60,8 @@ def test_finish_inside_a_burst_sends_what_was_gathered_then_stops():
     assert peer.recv(100) == b""  # its sending side is shut down: nothing after
 
 
-def test_an_aborted_socket_drops_what_a_burst_gathered():
-    a, peer = gevent.socket.socketpair()
-    queue = WriteQueue(a)
+def test_an_aborted_socket_drops_what_a_burst_gathered(queue_and_peer):
+    queue, peer = queue_and_peer
     with Burst():
         queue.write(b"lost")
         queue.abort()
