@@ -11,9 +11,11 @@ import signal
 import time
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 import gevent
 from gevent import pywsgi
+from gevent.event import AsyncResult
 
 from floorkit import conf
 from floorkit.exceptions import RedisUnavailable
@@ -23,10 +25,29 @@ from floorkit.websocket.group_routes import leave_groups, route_groups
 from floorkit.websocket.handshake import FloorkitHandler
 from floorkit.websocket.reclaim import open_tab
 from floorkit.websocket.router import Router
+from floorkit.websocket.runners import runners
 from floorkit.websocket.tab import Tab
 from floorkit.websocket.url import websocket_path
 
 logger = logging.getLogger("floorkit.websocket")
+
+
+def elsewhere(fn: Callable[..., Any], *args: Any) -> Any:
+    """
+    Return ``fn(*args)`` run in one of the call runners' greenlets
+    (``floorkit.websocket.runners``), or raise its exception; the calling
+    greenlet waits meanwhile.
+    """
+    result = AsyncResult()
+
+    def run() -> None:
+        try:
+            result.set(fn(*args))
+        except BaseException as exc:  # handed to the waiting greenlet, raised there
+            result.set_exception(exc)
+
+    runners.run(run)
+    return result.get()
 
 
 class WebSocketServer(pywsgi.WSGIServer):
@@ -60,18 +81,20 @@ class WebSocketServer(pywsgi.WSGIServer):
         return [b"runwebsocket serves only the websocket endpoint (use --http for the site)"]
 
     def run_websocket(self, ws, environ) -> None:
-        sock = ws.stream.handler.socket
-        tab, after, epoch = open_tab(ws, sock, environ)
-        if tab.request.username is None and not conf.get("ALLOW_ANONYMOUS"):
-            ws.close(4003, "login required")
-            tab.finish()
+        """
+        Serve one upgraded websocket until it ends. Opening the tab (who the
+        peer is, its groups, its replay) runs in a call runner's greenlet,
+        which the connection's greenlet waits for: the deep calls of opening
+        (Django's session, Redis) then never touch more of this greenlet's
+        frame memory than reading frames does, and that memory stays
+        resident for the connection's whole life.
+        """
+        opened = elsewhere(self._open_tab, ws, environ)
+        if opened is None:
             return
-        self.tabs.add(tab)
-        self.router.add(tab, tab.addresses)
-        self.router.revocations.watch(tab)
+        tab, after, epoch = opened
         try:
-            route_groups(self.router, tab)
-            tab.start(after, epoch)
+            elsewhere(self._start_tab, tab, after, epoch)
             tab.serve()
         finally:
             self.router.remove(tab, tab.addresses)
@@ -79,6 +102,22 @@ class WebSocketServer(pywsgi.WSGIServer):
             tab.finish()
             if not leave_groups(tab):
                 self.gone_later.append((tab.request.window, tab.conn))
+
+    def _open_tab(self, ws, environ) -> tuple[Tab, int | None, str | None] | None:
+        """Open and route the tab of ``ws``; None when it was refused (and closed)."""
+        tab, after, epoch = open_tab(ws, ws.stream.handler.socket, environ)
+        if tab.request.username is None and not conf.get("ALLOW_ANONYMOUS"):
+            ws.close(4003, "login required")
+            tab.finish()
+            return None
+        self.tabs.add(tab)
+        self.router.add(tab, tab.addresses)
+        self.router.revocations.watch(tab)
+        return tab, after, epoch
+
+    def _start_tab(self, tab: Tab, after: int | None, epoch: str | None) -> None:
+        route_groups(self.router, tab)
+        tab.start(after, epoch)
 
     def heartbeat(self) -> None:
         interval = conf.get("HEARTBEAT")
