@@ -216,6 +216,24 @@ def _objects() -> dict[str, list[int]]:
     return counts
 
 
+def _sample() -> dict:
+    """One connection's handler attributes and environ keys, with their sizes."""
+    import gc
+
+    from floorkit.websocket.handshake import WebSocketHandler
+
+    for obj in gc.get_objects():
+        if isinstance(obj, WebSocketHandler) and getattr(obj, "websocket", None) is not None:
+            environ = obj.environ or {}
+            return {
+                "handler_dict": sys.getsizeof(obj.__dict__),
+                "handler": {k: sys.getsizeof(v) for k, v in obj.__dict__.items()},
+                "environ_dict": sys.getsizeof(environ),
+                "environ": {k: sys.getsizeof(v) for k, v in environ.items()},
+            }
+    return {}
+
+
 _first_snapshot = None
 
 
@@ -260,6 +278,7 @@ def _report(path: str) -> None:
         "gc_counts": gc.get_count(),
         "objects": _objects(),
         "greenlets": _greenlets(),
+        "sample": _sample(),
         "tracemalloc": _tracemalloc_top(),
     }
     with open(path, "a") as f:
@@ -333,6 +352,13 @@ def _diff(before: dict, after: dict, n: int) -> None:
                 f"  {info['count'] - old:6d} × {info['frames']} frames, "
                 f"{info['frame_bytes']} B of frames:\n      " + "\n      ".join(stack.split(" > "))
             )
+    sample = after.get("sample")
+    if sample:
+        print("\n-- one connection's handler and environ (B of getsizeof) --")
+        for part in ("handler", "environ"):
+            items = sample[part]
+            print(f"  {part}: {len(items)} keys, the dict {sample[part + '_dict']} B")
+            print("    " + ", ".join(f"{k} {v}" for k, v in items.items()))
     if after["tracemalloc"]:
         print("\n-- tracemalloc: live allocations by traceback (B per connection) --")
         for stat in after["tracemalloc"]:
