@@ -202,13 +202,20 @@ class WebSocketHandler(_handler.WebSocketHandler):
         """
         Run the application on the websocket, then end the connection with
         ``linger()``. The websocket reads its socket through a
-        ``SocketReader`` (no buffer held while idle), and pywsgi's parsed
-        request headers, copied into ``environ`` already, are let go.
+        ``SocketReader`` (no buffer held while idle); pywsgi's parsed
+        request headers (copied into ``environ`` already) and response
+        headers (sent) are let go, and its HTTP reader, unless a request body
+        is still to be discarded, is closed: pywsgi reads no further request
+        from a closed reader.
         """
         if getattr(self, "prevent_wsgi_call", False):
             return super().run_websocket()
         self.headers = None
+        self.response_headers = None  # sent already
         self.websocket.raw_read = SocketReader(self.socket, self._read_ahead()).read
+        body = self.wsgi_input
+        if not body.chunked_input and body.position >= (body.content_length or 0):
+            self.rfile.close()  # nothing left for it to read: its buffer is freed
         try:
             super().run_websocket()
         finally:
