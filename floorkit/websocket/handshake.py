@@ -52,6 +52,7 @@ from floorkit.websocket.framing import (
 )
 
 __all__ = [
+    "KEPT_ENVIRON",
     "FloorkitHandler",
     "HandshakeTimeout",
     "WebSocketHandler",
@@ -66,6 +67,36 @@ logger = logging.getLogger("floorkit.websocket")
 #: as well through 1 KiB (a larger body is read straight into its destination),
 #: and a websocket reads through a ``SocketReader`` once upgraded.
 RFILE_BUFFER = 1024
+
+
+#: The keys an upgraded websocket's environ keeps after ``slim_environ()``:
+#: what the handler's log and error reports and the ``WebSocket``'s
+#: ``origin``, ``path``, ``protocol`` and ``version`` read.
+KEPT_ENVIRON = (
+    "REQUEST_METHOD",
+    "PATH_INFO",
+    "SERVER_PROTOCOL",
+    "REMOTE_ADDR",
+    "REMOTE_PORT",
+    "HTTP_HOST",
+    "HTTP_ORIGIN",
+    "HTTP_SEC_WEBSOCKET_PROTOCOL",
+    "HTTP_SEC_WEBSOCKET_VERSION",
+    "wsgi.websocket",
+    "wsgi.websocket_version",
+)
+
+
+def slim_environ(environ: dict) -> None:
+    """
+    Drop, in place, every key of an upgraded websocket's ``environ`` but
+    ``KEPT_ENVIRON``: for an application that has read what it needs of
+    the request (its cookies, query string, headers) and keeps the
+    connection open, so that the rest is not held for the connection's life.
+    """
+    kept = {key: environ[key] for key in KEPT_ENVIRON if key in environ}
+    environ.clear()
+    environ.update(kept)
 
 
 def is_valid_websocket_key(key: str) -> bool:

@@ -22,7 +22,7 @@ from floorkit.exceptions import RedisUnavailable
 from floorkit.groups import holders, windows
 from floorkit.signals.coroutines import greenlet_local_loops
 from floorkit.websocket.group_routes import leave_groups, route_groups
-from floorkit.websocket.handshake import FloorkitHandler
+from floorkit.websocket.handshake import FloorkitHandler, slim_environ
 from floorkit.websocket.reclaim import open_tab
 from floorkit.websocket.router import Router
 from floorkit.websocket.runners import runners
@@ -113,11 +113,13 @@ class WebSocketServer(pywsgi.WSGIServer):
         which the connection's greenlet waits for: the deep calls of opening
         (Django's session, Redis) then never touch more of this greenlet's
         frame memory than reading frames does, and that memory stays
-        resident for the connection's whole life.
+        resident for the connection's whole life. Once the tab is open, the
+        environ keeps only ``floorkit.websocket.handshake.KEPT_ENVIRON``.
         """
         opened = elsewhere(self._open_tab, ws, environ)
         if opened is None:
             return
+        slim_environ(environ)  # the tab has what it needs of the request
         tab, after, epoch = opened
         try:
             elsewhere(self._start_tab, tab, after, epoch)
