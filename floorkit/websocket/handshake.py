@@ -139,12 +139,17 @@ class WebSocketHandler(_handler.WebSocketHandler):
             The ``WebSocket`` subclass to create (default ``WebSocket``),
             called as ``websocket_class(environ, stream, handler,
             max_message_size=...)``.
+
+        track_clients
+            Whether each open websocket is listed in the server's ``clients``
+            dict (address -> ``Client``), as the package does (default True).
     """
 
     SUPPORTED_VERSIONS = ("13",)  # RFC 6455; 7 and 8 were drafts
     websocket_class: type[WebSocket] = WebSocket
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
     linger_timeout: float = 2.0
+    track_clients: bool = True
 
     def get_max_message_size(self) -> int | None:
         """
@@ -248,10 +253,23 @@ class WebSocketHandler(_handler.WebSocketHandler):
         if not body.chunked_input and body.position >= (body.content_length or 0):
             self.rfile.close()  # nothing left for it to read: its buffer is freed
         try:
-            super().run_websocket()
+            if self.track_clients:
+                super().run_websocket()
+            else:
+                self._run_untracked()
         finally:
             self.linger()
         return None
+
+    def _run_untracked(self) -> None:
+        """The package's ``run_websocket()`` without the server's ``clients`` entry."""
+        try:
+            list(self.application(self.environ, _ignore_start_response))
+        finally:
+            if not self.websocket.closed:
+                self.websocket.close()
+            self.environ.update({"wsgi.websocket": None})
+            self.websocket = None
 
     def _read_ahead(self) -> bytes:
         """What the HTTP reader holds past the handshake (frames sent at once), without waiting."""
@@ -287,6 +305,10 @@ class WebSocketHandler(_handler.WebSocketHandler):
                     break
         except OSError:
             pass
+
+
+def _ignore_start_response(status: str, headers: Any, exc_info: Any = None) -> list:
+    return []  # an upgraded websocket's application answers nothing over HTTP
 
 
 _UNSET: Any = object()
@@ -343,11 +365,12 @@ class FloorkitHandler(WebSocketHandler):
     descriptors. Once the headers are in, the timer stops: an upgraded
     websocket may stay idle as long as its heartbeats answer.
 
-    The server gives the path (``websocket_path``) and the timeout in seconds
-    (``handshake_timeout``, 0 or None for none) as attributes.
+
+
     """
 
     _head_timer: gevent.Timeout | None = None
+    track_clients = False
 
     def read_requestline(self):
         self._stop_head_timer()
