@@ -169,6 +169,7 @@ class WebSocket(_websocket.WebSocket):
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         super().__init__(environ, stream, handler)
+        self.utf8validator = None  # text is checked by CPython's UTF-8 decoder
         self.max_message_size = check_max_message_size(max_message_size)
         self.last_seen = time.monotonic()
 
@@ -219,8 +220,8 @@ class WebSocket(_websocket.WebSocket):
         limit = self.max_message_size
         opcode = None
         size = 0
-        message = bytearray()
-        text: list[str] = []
+        message: bytearray | None = None  # a binary message's fragments so far
+        text: list[str] | None = None  # a text message's, decoded
         decoder = None
         while True:
             fin, f_opcode, payload = self._read_frame(None if limit is None else limit - size)
@@ -249,8 +250,11 @@ class WebSocket(_websocket.WebSocket):
                 opcode = f_opcode
                 if opcode == self.OPCODE_TEXT:
                     decoder = _Utf8Decoder("strict")
+                    text = []
+                else:
+                    message = bytearray()
             size += len(payload)
-            if decoder is None:
+            if message is not None:
                 message += payload
             else:
                 text.append(decoder.decode(payload, bool(fin)))

@@ -52,6 +52,7 @@ from floorkit.websocket.framing import (
 )
 
 __all__ = [
+    "KEPT_ENVIRON",
     "FloorkitHandler",
     "HandshakeTimeout",
     "WebSocketHandler",
@@ -66,6 +67,36 @@ logger = logging.getLogger("floorkit.websocket")
 #: as well through 1 KiB (a larger body is read straight into its destination),
 #: and a websocket reads through a ``SocketReader`` once upgraded.
 RFILE_BUFFER = 1024
+
+
+#: The keys an upgraded websocket's environ keeps after ``slim_environ()``:
+#: what the handler's log and error reports and the ``WebSocket``'s
+#: ``origin``, ``path``, ``protocol`` and ``version`` read.
+KEPT_ENVIRON = (
+    "REQUEST_METHOD",
+    "PATH_INFO",
+    "SERVER_PROTOCOL",
+    "REMOTE_ADDR",
+    "REMOTE_PORT",
+    "HTTP_HOST",
+    "HTTP_ORIGIN",
+    "HTTP_SEC_WEBSOCKET_PROTOCOL",
+    "HTTP_SEC_WEBSOCKET_VERSION",
+    "wsgi.websocket",
+    "wsgi.websocket_version",
+)
+
+
+def slim_environ(environ: dict) -> None:
+    """
+    Drop, in place, every key of an upgraded websocket's ``environ`` but
+    ``KEPT_ENVIRON``: for an application that has read what it needs of
+    the request (its cookies, query string, headers) and keeps the
+    connection open, so that the rest is not held for the connection's life.
+    """
+    kept = {key: environ[key] for key in KEPT_ENVIRON if key in environ}
+    environ.clear()
+    environ.update(kept)
 
 
 def is_valid_websocket_key(key: str) -> bool:
@@ -108,12 +139,17 @@ class WebSocketHandler(_handler.WebSocketHandler):
             The ``WebSocket`` subclass to create (default ``WebSocket``),
             called as ``websocket_class(environ, stream, handler,
             max_message_size=...)``.
+
+        track_clients
+            Whether each open websocket is listed in the server's ``clients``
+            dict (address -> ``Client``), as the package does (default True).
     """
 
     SUPPORTED_VERSIONS = ("13",)  # RFC 6455; 7 and 8 were drafts
     websocket_class: type[WebSocket] = WebSocket
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
     linger_timeout: float = 2.0
+    track_clients: bool = True
 
     def get_max_message_size(self) -> int | None:
         """
@@ -202,18 +238,38 @@ class WebSocketHandler(_handler.WebSocketHandler):
         """
         Run the application on the websocket, then end the connection with
         ``linger()``. The websocket reads its socket through a
-        ``SocketReader`` (no buffer held while idle), and pywsgi's parsed
-        request headers, copied into ``environ`` already, are let go.
+        ``SocketReader`` (no buffer held while idle); pywsgi's parsed
+        request headers (copied into ``environ`` already) and response
+        headers (sent) are let go, and its HTTP reader, unless a request body
+        is still to be discarded, is closed: pywsgi reads no further request
+        from a closed reader.
         """
         if getattr(self, "prevent_wsgi_call", False):
             return super().run_websocket()
         self.headers = None
+        self.response_headers = None  # sent already
         self.websocket.raw_read = SocketReader(self.socket, self._read_ahead()).read
+        body = self.wsgi_input
+        if not body.chunked_input and body.position >= (body.content_length or 0):
+            self.rfile.close()  # nothing left for it to read: its buffer is freed
         try:
-            super().run_websocket()
+            if self.track_clients:
+                super().run_websocket()
+            else:
+                self._run_untracked()
         finally:
             self.linger()
         return None
+
+    def _run_untracked(self) -> None:
+        """The package's ``run_websocket()`` without the server's ``clients`` entry."""
+        try:
+            list(self.application(self.environ, _ignore_start_response))
+        finally:
+            if not self.websocket.closed:
+                self.websocket.close()
+            self.environ.update({"wsgi.websocket": None})
+            self.websocket = None
 
     def _read_ahead(self) -> bytes:
         """What the HTTP reader holds past the handshake (frames sent at once), without waiting."""
@@ -249,6 +305,10 @@ class WebSocketHandler(_handler.WebSocketHandler):
                     break
         except OSError:
             pass
+
+
+def _ignore_start_response(status: str, headers: Any, exc_info: Any = None) -> list:
+    return []  # an upgraded websocket's application answers nothing over HTTP
 
 
 _UNSET: Any = object()
@@ -305,11 +365,12 @@ class FloorkitHandler(WebSocketHandler):
     descriptors. Once the headers are in, the timer stops: an upgraded
     websocket may stay idle as long as its heartbeats answer.
 
-    The server gives the path (``websocket_path``) and the timeout in seconds
-    (``handshake_timeout``, 0 or None for none) as attributes.
+
+
     """
 
     _head_timer: gevent.Timeout | None = None
+    track_clients = False
 
     def read_requestline(self):
         self._stop_head_timer()

@@ -11,22 +11,43 @@ import signal
 import time
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 import gevent
 from gevent import pywsgi
+from gevent.event import AsyncResult
 
 from floorkit import conf
 from floorkit.exceptions import RedisUnavailable
 from floorkit.groups import holders, windows
 from floorkit.signals.coroutines import greenlet_local_loops
 from floorkit.websocket.group_routes import leave_groups, route_groups
-from floorkit.websocket.handshake import FloorkitHandler
+from floorkit.websocket.handshake import FloorkitHandler, slim_environ
 from floorkit.websocket.reclaim import open_tab
 from floorkit.websocket.router import Router
+from floorkit.websocket.runners import runners
 from floorkit.websocket.tab import Tab
 from floorkit.websocket.url import websocket_path
 
 logger = logging.getLogger("floorkit.websocket")
+
+
+def elsewhere(fn: Callable[..., Any], *args: Any) -> Any:
+    """
+    Return ``fn(*args)`` run in one of the call runners' greenlets
+    (``floorkit.websocket.runners``), or raise its exception; the calling
+    greenlet waits meanwhile.
+    """
+    result = AsyncResult()
+
+    def run() -> None:
+        try:
+            result.set(fn(*args))
+        except BaseException as exc:  # handed to the waiting greenlet, raised there
+            result.set_exception(exc)
+
+    runners.run(run)
+    return result.get()
 
 
 class WebSocketServer(pywsgi.WSGIServer):
@@ -42,9 +63,35 @@ class WebSocketServer(pywsgi.WSGIServer):
         self.tabs: weakref.WeakSet[Tab] = weakref.WeakSet()
         self.gone_later: list[tuple[str, str]] = []  # closed windows Redis could not be told of
         kwargs.setdefault("handler_class", FloorkitHandler)
+        self._plain_greenlets = kwargs.get("spawn", "default") == "default"
         super().__init__(listener, self.application, **kwargs)
         self.max_message_size = conf.get("MAX_MESSAGE_SIZE")
         self.handshake_timeout = conf.get("HANDSHAKE_TIMEOUT")
+
+    def do_handle(self, *args) -> None:
+        """
+        Serve a new connection (``args``: its socket and address) in a
+        greenlet of its own. Unless the server was given ``spawn``, that is a
+        plain greenlet (``gevent.spawn_raw``) calling ``handle`` directly: no
+        ``gevent.Greenlet`` object, links or spawn tree kept per connection,
+        and one C-to-Python call fewer in the stack each waiting connection
+        saves. An exception that escapes ``handle`` is printed by the hub,
+        as a ``Greenlet``'s is.
+        """
+        if not self._plain_greenlets:
+            super().do_handle(*args)
+            return
+        try:
+            gevent.spawn_raw(self._handle_connection, *args)
+        except BaseException:
+            self.do_close(*args)
+            raise
+
+    def _handle_connection(self, sock, address) -> None:
+        try:
+            self.handle(sock, address)
+        finally:
+            self.do_close(sock, address)
 
     def application(self, environ, start_response):
         ws = environ.get("wsgi.websocket")
@@ -60,18 +107,22 @@ class WebSocketServer(pywsgi.WSGIServer):
         return [b"runwebsocket serves only the websocket endpoint (use --http for the site)"]
 
     def run_websocket(self, ws, environ) -> None:
-        sock = ws.stream.handler.socket
-        tab, after, epoch = open_tab(ws, sock, environ)
-        if tab.request.username is None and not conf.get("ALLOW_ANONYMOUS"):
-            ws.close(4003, "login required")
-            tab.finish()
+        """
+        Serve one upgraded websocket until it ends. Opening the tab (who the
+        peer is, its groups, its replay) runs in a call runner's greenlet,
+        which the connection's greenlet waits for: the deep calls of opening
+        (Django's session, Redis) then never touch more of this greenlet's
+        frame memory than reading frames does, and that memory stays
+        resident for the connection's whole life. Once the tab is open, the
+        environ keeps only ``floorkit.websocket.handshake.KEPT_ENVIRON``.
+        """
+        opened = elsewhere(self._open_tab, ws, environ)
+        if opened is None:
             return
-        self.tabs.add(tab)
-        self.router.add(tab, tab.addresses)
-        self.router.revocations.watch(tab)
+        slim_environ(environ)  # the tab has what it needs of the request
+        tab, after, epoch = opened
         try:
-            route_groups(self.router, tab)
-            tab.start(after, epoch)
+            elsewhere(self._start_tab, tab, after, epoch)
             tab.serve()
         finally:
             self.router.remove(tab, tab.addresses)
@@ -79,6 +130,22 @@ class WebSocketServer(pywsgi.WSGIServer):
             tab.finish()
             if not leave_groups(tab):
                 self.gone_later.append((tab.request.window, tab.conn))
+
+    def _open_tab(self, ws, environ) -> tuple[Tab, int | None, str | None] | None:
+        """Open and route the tab of ``ws``; None when it was refused (and closed)."""
+        tab, after, epoch = open_tab(ws, ws.stream.handler.socket, environ)
+        if tab.request.username is None and not conf.get("ALLOW_ANONYMOUS"):
+            ws.close(4003, "login required")
+            tab.finish()
+            return None
+        self.tabs.add(tab)
+        self.router.add(tab, tab.addresses)
+        self.router.revocations.watch(tab)
+        return tab, after, epoch
+
+    def _start_tab(self, tab: Tab, after: int | None, epoch: str | None) -> None:
+        route_groups(self.router, tab)
+        tab.start(after, epoch)
 
     def heartbeat(self) -> None:
         interval = conf.get("HEARTBEAT")
