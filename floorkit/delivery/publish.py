@@ -67,7 +67,7 @@ def encode(
     hop: str | None = None,
 ) -> bytes:
     """Encode the message once; the same bytes go to every address and socket."""
-    return wire.encode(
+    return wire.encode_bytes(
         {
             "type": "signal",
             "id": message_id,
@@ -76,7 +76,7 @@ def encode(
             "trace": request.trace_id,
             "hop": hop,
         }
-    ).encode()
+    )
 
 
 _TAIL = re.compile(rb'"trace":"([0-9a-f]+)","hop":"([0-9a-f]+)"\}$')

@@ -31,7 +31,7 @@ logger = logging.getLogger("floorkit.websocket")
 
 def json_frame(data: dict[str, Any]) -> bytes:
     """A text frame carrying ``data`` as strict JSON."""
-    return text_frame(wire.encode(data).encode())
+    return text_frame(wire.encode_bytes(data))
 
 
 class Tab:
