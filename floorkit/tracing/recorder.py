@@ -46,6 +46,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
 from floorkit import conf
 from floorkit.delivery import outbox
 from floorkit.delivery.redis_client import get_redis, key
@@ -197,7 +199,21 @@ def flush() -> int:
     return len(events)
 
 
-_encode = json.JSONEncoder(separators=(",", ":"), default=str, allow_nan=False).encode
+_exact_encode = json.JSONEncoder(separators=(",", ":"), default=str, allow_nan=False).encode
+
+
+def _encode(batch: dict[str, Any]) -> bytes:
+    """
+    A batch as compact JSON: anything JSON cannot hold as its ``str()``, and
+    a non-finite float as ``null``. Keys that are not strings are written as
+    the standard library writes them; an integer beyond 64 bits, which
+    orjson cannot hold, takes the standard library's encoder.
+    """
+    try:
+        return orjson.dumps(batch, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # orjson.JSONEncodeError
+        return _exact_encode(batch).encode()
+
 
 _drops = {"events": 0, "warned": 0.0}
 
