@@ -164,7 +164,7 @@ def call(request) -> JsonResponse:
         wait = awaited_call(body.get("options"), body.get("id"), signal_request.window)
     except BadOptions as exc:
         return _error("bad_request", str(exc))
-    request_for_call = signal_request.new_call().waiting(wait)
+    request_for_call = signal_request.new_call(wait)
     try:
         result = call_from_client(signal, request_for_call, body.get("kwargs", {}), body.get("to"))
         return _json(

@@ -160,10 +160,7 @@ _lock = threading.Lock()
 
 def current() -> Outbox:
     """The outbox in use: the newest installed one, else the ``RedisOutbox``."""
-    try:
-        return _installed[-1]
-    except IndexError:
-        return _default
+    return _installed[-1] if _installed else _default
 
 
 def install(outbox: Outbox) -> None:

@@ -108,7 +108,10 @@ def execute(
         else:
             result.outcomes.append(_run_inline(signal, request, handler, arguments))
     call_hop = request.parent
-    in_transaction = transaction.get_connection().in_atomic_block
+    # Only jobs and on_commit messages depend on a transaction: asking Django
+    # costs a lookup of the connection, which a plain call does not need.
+    waits_for_commit = bool(result.jobs) or (message is not None and on_commit)
+    in_transaction = waits_for_commit and transaction.get_connection().in_atomic_block
     if message is not None:
         result.message_id, payload = message
         if on_commit and in_transaction:
@@ -117,7 +120,7 @@ def execute(
             )
         else:
             _publish(result, payload, addresses, signal, publish_hop, call_hop)
-    result.pending_commit = in_transaction and bool(result.jobs or (message and on_commit))
+    result.pending_commit = in_transaction
     return result
 
 
@@ -153,7 +156,10 @@ def _run_inline(
     token = recorder.current_trace.set(request.trace_id)
     outcome = "error"
     try:
-        value = call_sync(handler.fn, request.child(hop), **arguments)
+        if handler.is_async:
+            value = call_sync(handler.fn, request.child(hop), **arguments)
+        else:
+            value = handler.fn(request.child(hop), **arguments)
         outcome = "ok"
     finally:
         recorder.current_trace.reset(token)

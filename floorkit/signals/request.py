@@ -108,9 +108,12 @@ class SignalRequest:
             f"expected a SignalRequest, an HttpRequest or None, got {type(request).__name__}"
         )
 
-    def new_call(self) -> SignalRequest:
-        """The same caller, under a new trace: the first hop of a new call (awaited by no one)."""
-        return self._same_caller(new_trace_id(), None, None)
+    def new_call(self, wait: int | None = None) -> SignalRequest:
+        """
+        The same caller, under a new trace: the first hop of a new call,
+        awaited by the browser call ``wait`` (``None``: by no one).
+        """
+        return self._same_caller(new_trace_id(), None, wait)
 
     def child(self, hop: str) -> SignalRequest:
         """The same caller and trace, one hop further: ``hop`` becomes the parent."""

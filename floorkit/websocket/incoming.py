@@ -139,7 +139,7 @@ def run_call(
     the call id that its delayed handlers' outcomes are sent to
     (``floorkit.jobs.waiting``), or ``None``.
     """
-    request = tab.request.new_call().waiting(wait)
+    request = tab.request.new_call(wait)
     try:
         if tab.guard is not None and not session_holds(tab, call_id):
             return
