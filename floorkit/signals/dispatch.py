@@ -102,15 +102,17 @@ def execute(
     hop (its ``parent`` is the call's hop id).
     """
     result = CallResult(signal, request.trace_id, addresses=addresses)
+    enqueued = False
     for handler, arguments in bound:
         if handler.delayed:
             result.outcomes.append(_enqueue_delayed(signal, request, handler, arguments))
+            enqueued = True
         else:
             result.outcomes.append(_run_inline(signal, request, handler, arguments))
     call_hop = request.parent
     # Only jobs and on_commit messages depend on a transaction: asking Django
     # costs a lookup of the connection, which a plain call does not need.
-    waits_for_commit = bool(result.jobs) or (message is not None and on_commit)
+    waits_for_commit = enqueued or (message is not None and on_commit)
     in_transaction = waits_for_commit and transaction.get_connection().in_atomic_block
     if message is not None:
         result.message_id, payload = message
