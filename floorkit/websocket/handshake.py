@@ -365,8 +365,8 @@ class FloorkitHandler(WebSocketHandler):
     descriptors. Once the headers are in, the timer stops: an upgraded
     websocket may stay idle as long as its heartbeats answer.
 
-
-
+    The server gives the path (``websocket_path``) and the timeout in seconds
+    (``handshake_timeout``, 0 or None for none) as attributes.
     """
 
     _head_timer: gevent.Timeout | None = None
