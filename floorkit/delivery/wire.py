@@ -58,10 +58,11 @@ def encode_bytes(data: Any) -> bytes:
     try:
         text = orjson.dumps(data, default=_encoder.default, option=_ORJSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: the exact path raises or encodes it
-        return _encoder.encode(data).encode()
-    if b"null" in text:  # None, or a non-finite float orjson wrote as null
-        return _encoder.encode(data).encode()
-    return text
+        pass
+    else:
+        if b"null" not in text:  # a null may be a non-finite float orjson wrote as null
+            return text
+    return _encoder.encode(data).encode()
 
 
 def encode(data: Any) -> str:
@@ -123,13 +124,10 @@ def decode(text: str | bytes | bytearray) -> Any:
     """
     # orjson refuses non-finite numbers, lone surrogates and bad UTF-8 as the
     # exact path does; with at most MAX_DEPTH brackets nothing nests too deep.
-    if isinstance(text, str):
-        fast = text.count("{") + text.count("[") <= MAX_DEPTH and not _LONG_DIGITS.search(text)
-    else:
-        fast = text.count(b"{") + text.count(b"[") <= MAX_DEPTH and not (
-            _LONG_DIGITS_BYTES.search(text)
-        )
-    if fast:
+    brace, bracket, long_digits = (
+        ("{", "[", _LONG_DIGITS) if isinstance(text, str) else (b"{", b"[", _LONG_DIGITS_BYTES)
+    )
+    if text.count(brace) + text.count(bracket) <= MAX_DEPTH and not long_digits.search(text):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
