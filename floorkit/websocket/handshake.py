@@ -10,7 +10,9 @@ The websocket handshake: the HTTP upgrade of gevent's pywsgi to a websocket.
   the server's ``max_message_size``, reading the socket through a
   ``SocketReader`` once upgraded; the HTTP reader's buffer is 1 KiB.
 * After the application returns, it lingers so that the peer reads the close
-  frame before the TCP connection ends.
+  frame before the TCP connection ends; unless the application detached the
+  connection (``detach()``), which then outlives the handler until
+  ``end_detached()``.
 
 ``FloorkitHandler`` adds ``runwebsocket``'s policy: only the websocket path is
 upgraded, only from an allowed ``Origin`` (HTTP 403), the request head must
@@ -143,6 +145,8 @@ class WebSocketHandler(_handler.WebSocketHandler):
         track_clients
             Whether each open websocket is listed in the server's ``clients``
             dict (address -> ``Client``), as the package does (default True).
+
+    ``detached`` is True once the application called ``detach()``.
     """
 
     SUPPORTED_VERSIONS = ("13",)  # RFC 6455; 7 and 8 were drafts
@@ -150,6 +154,7 @@ class WebSocketHandler(_handler.WebSocketHandler):
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
     linger_timeout: float = 2.0
     track_clients: bool = True
+    detached: bool = False
 
     def get_max_message_size(self) -> int | None:
         """
@@ -237,12 +242,12 @@ class WebSocketHandler(_handler.WebSocketHandler):
     def run_websocket(self) -> None:
         """
         Run the application on the websocket, then end the connection with
-        ``linger()``. The websocket reads its socket through a
-        ``SocketReader`` (no buffer held while idle); pywsgi's parsed
-        request headers (copied into ``environ`` already) and response
-        headers (sent) are let go, and its HTTP reader, unless a request body
-        is still to be discarded, is closed: pywsgi reads no further request
-        from a closed reader.
+        ``linger()``, unless the application detached it. The websocket
+        reads its socket through a ``SocketReader`` (no buffer held while
+        idle); pywsgi's parsed request headers (copied into ``environ``
+        already) and response headers (sent) are let go, and its HTTP
+        reader, unless a request body is still to be discarded, is closed:
+        pywsgi reads no further request from a closed reader.
         """
         if getattr(self, "prevent_wsgi_call", False):
             return super().run_websocket()
@@ -258,7 +263,8 @@ class WebSocketHandler(_handler.WebSocketHandler):
             else:
                 self._run_untracked()
         finally:
-            self.linger()
+            if not self.detached:
+                self.linger()
         return None
 
     def _run_untracked(self) -> None:
@@ -266,10 +272,49 @@ class WebSocketHandler(_handler.WebSocketHandler):
         try:
             list(self.application(self.environ, _ignore_start_response))
         finally:
-            if not self.websocket.closed:
-                self.websocket.close()
+            if not self.detached:
+                self._close_websocket()
+
+    def _close_websocket(self) -> None:
+        if not self.websocket.closed:
+            self.websocket.close()
+        if self.environ is not None:
             self.environ.update({"wsgi.websocket": None})
-            self.websocket = None
+        self.websocket = None
+
+    def detach(self) -> Any:
+        """
+        Keep the connection open after the application returns, and return
+        its socket. Called by the application, before it returns, with
+        ``track_clients`` False: the handler then neither closes the
+        websocket nor lingers, ``handle()`` returns without closing the
+        socket, and the caller owns it until it calls ``end_detached()``.
+        The server must not close the socket when ``handle()`` returns
+        (``floorkit.websocket.server.WebSocketServer`` checks ``detached``).
+        Raise ``RuntimeError`` for a handler that lists its clients.
+        """
+        if self.track_clients:
+            raise RuntimeError("a handler that lists its clients cannot detach its connection")
+        self.detached = True
+        sock, self.socket = self.socket, None  # handle() stops, leaving it open
+        self._detached_socket = sock
+        return sock
+
+    def end_detached(self) -> None:
+        """
+        End a detached connection as ``run_websocket()`` ends one: close the
+        websocket if it is still open, ``linger()``, then close the socket.
+        Ending it again does nothing.
+        """
+        sock = self.__dict__.pop("_detached_socket", None)
+        if sock is None:
+            return
+        if self.websocket is not None:
+            self._close_websocket()
+        try:
+            self.linger(sock)
+        finally:
+            sock.close()
 
     def _read_ahead(self) -> bytes:
         """What the HTTP reader holds past the handshake (frames sent at once), without waiting."""
@@ -283,13 +328,14 @@ class WebSocketHandler(_handler.WebSocketHandler):
         finally:
             sock.settimeout(timeout)
 
-    def linger(self) -> None:
+    def linger(self, sock: Any = None) -> None:
         """
-        Shut down the sending side of the socket, then discard incoming data
-        until the peer closes or ``linger_timeout`` seconds pass. Socket
-        errors are ignored.
+        Shut down the sending side of the socket (``sock``, by default the
+        handler's), then discard incoming data until the peer closes or
+        ``linger_timeout`` seconds pass. Socket errors are ignored.
         """
-        sock = getattr(self, "socket", None)
+        if sock is None:
+            sock = getattr(self, "socket", None)
         timeout = self.linger_timeout
         if sock is None or not timeout or timeout <= 0:
             return

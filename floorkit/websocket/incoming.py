@@ -1,10 +1,12 @@
 """
 Frames from the browser: their checks, the rate limit, and running calls.
 
-The path of a frame: ``Tab.serve()`` reads it, ``handle_frame()`` decodes and
-checks it, ``handle_call()`` checks a call's fields and takes a token from
-the rate limit, then ``run_call()``, in a greenlet of its own
-(``floorkit.websocket.runners``), runs it through
+The path of a frame: ``floorkit.websocket.parking.read_burst()`` reads it
+(``Tab.serve()`` when the server runs a greenlet per connection),
+``handle_frame()`` decodes and checks it, ``handle_call()`` checks a call's
+fields and takes a token from the rate limit, then ``run_call()``, in a
+greenlet of its own (``floorkit.websocket.runners``; the burst's own for the
+last frame it read), runs it through
 ``floorkit.signals.dispatch.call_from_client()`` and writes the result.
 
 Every refusal is an ``error`` frame (``docs/protocol.md``), never a close;
@@ -14,6 +16,7 @@ the refused frame's call id is echoed when it is a valid one.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from floorkit.delivery import wire
@@ -36,8 +39,15 @@ def valid_id(value: Any) -> bool:
     return type(value) is int and 0 < value <= MAX_ID
 
 
-def handle_frame(tab: Tab, message: str | bytes) -> None:
-    """Handle one frame from ``tab``'s browser: a ``ping`` or a ``call``."""
+#: ``run(fn, *args)``: how ``handle_call()`` starts ``run_call()``.
+Run = Callable[..., None]
+
+
+def handle_frame(tab: Tab, message: str | bytes, run: Run = runners.run) -> None:
+    """
+    Handle one frame from ``tab``'s browser: a ``ping`` or a ``call``, whose
+    ``run_call()`` is started with ``run`` (by default in a call runner).
+    """
     try:
         data = wire.decode(message)
     except wire.BadJSON as exc:
@@ -50,7 +60,7 @@ def handle_frame(tab: Tab, message: str | bytes) -> None:
     if kind == "ping":
         handle_ping(tab)
     elif kind == "call":
-        handle_call(tab, data)
+        handle_call(tab, data, run)
     else:
         call_id = data.get("id")
         tab.error(
@@ -75,11 +85,11 @@ def handle_ping(tab: Tab) -> None:
         tab.error(None, "rate_limited", "too many frames; slow down")
 
 
-def handle_call(tab: Tab, data: dict[str, Any]) -> None:
+def handle_call(tab: Tab, data: dict[str, Any], run: Run = runners.run) -> None:
     """
     Check a ``call`` frame's fields (``id``, ``signal``, ``kwargs``,
     ``options``; ``to`` is checked by ``call_from_client()``), take its token, and start
-    ``run_call()``; a call over the rate limit is refused and traced.
+    ``run_call()`` with ``run``; a call over the rate limit is refused and traced.
     """
     call_id = data.get("id")
     if not valid_id(call_id):
@@ -101,7 +111,7 @@ def handle_call(tab: Tab, data: dict[str, Any]) -> None:
     if not take_call_token(tab):
         refuse_rate_limited(tab, call_id, signal)
         return
-    runners.run(run_call, tab, call_id, signal, kwargs, data.get("to"), wait)
+    run(run_call, tab, call_id, signal, kwargs, data.get("to"), wait)
 
 
 def take_call_token(tab: Tab) -> bool:

@@ -23,6 +23,7 @@ from floorkit.groups import holders, windows
 from floorkit.signals.coroutines import greenlet_local_loops
 from floorkit.websocket.group_routes import leave_groups, route_groups
 from floorkit.websocket.handshake import FloorkitHandler, slim_environ
+from floorkit.websocket.parking import start_reading
 from floorkit.websocket.reclaim import open_tab
 from floorkit.websocket.router import Router
 from floorkit.websocket.runners import runners
@@ -88,10 +89,13 @@ class WebSocketServer(pywsgi.WSGIServer):
             raise
 
     def _handle_connection(self, sock, address) -> None:
+        handler = None
         try:
-            self.handle(sock, address)
+            handler = self.handler_class(sock, address, self)
+            handler.handle()
         finally:
-            self.do_close(sock, address)
+            if handler is None or not handler.detached:  # a parked tab owns its socket
+                self.do_close(sock, address)
 
     def application(self, environ, start_response):
         ws = environ.get("wsgi.websocket")
@@ -108,12 +112,17 @@ class WebSocketServer(pywsgi.WSGIServer):
 
     def run_websocket(self, ws, environ) -> None:
         """
-        Serve one upgraded websocket until it ends. Opening the tab (who the
-        peer is, its groups, its replay) runs in a call runner's greenlet,
-        which the connection's greenlet waits for: the deep calls of opening
-        (Django's session, Redis) then never touch more of this greenlet's
-        frame memory than reading frames does, and that memory stays
-        resident for the connection's whole life. Once the tab is open, the
+        Serve one upgraded websocket: open and start its tab, then park it
+        (``floorkit.websocket.parking``) and return, which ends the
+        connection's greenlet: an idle tab holds none. With a ``spawn``
+        given to the server (a pool, which counts connections by their
+        greenlets), the greenlet instead reads the tab's frames until it
+        ends.
+
+        Opening the tab (who the peer is, its groups, its replay) runs in a
+        call runner's greenlet, which the connection's greenlet waits for:
+        the deep calls of opening (Django's session, Redis) then never
+        touch this greenlet's frame memory. Once the tab is open, the
         environ keeps only ``floorkit.websocket.handshake.KEPT_ENVIRON``.
         """
         opened = elsewhere(self._open_tab, ws, environ)
@@ -121,15 +130,33 @@ class WebSocketServer(pywsgi.WSGIServer):
             return
         slim_environ(environ)  # the tab has what it needs of the request
         tab, after, epoch = opened
+        parked = False
         try:
             elsewhere(self._start_tab, tab, after, epoch)
-            tab.serve()
+            if self._plain_greenlets:
+                ws.handler.detach()
+                start_reading(tab, self._end_parked)
+                parked = True
+            else:
+                tab.serve()
         finally:
-            self.router.remove(tab, tab.addresses)
-            self.tabs.discard(tab)
-            tab.finish()
-            if not leave_groups(tab):
-                self.gone_later.append((tab.request.window, tab.conn))
+            if not parked:
+                self._forget_tab(tab)
+
+    def _forget_tab(self, tab: Tab) -> None:
+        """Unroute an ended tab, let its queued frames go, and take its window out of its groups."""
+        self.router.remove(tab, tab.addresses)
+        self.tabs.discard(tab)
+        tab.finish()
+        if not leave_groups(tab):
+            self.gone_later.append((tab.request.window, tab.conn))
+
+    def _end_parked(self, tab: Tab) -> None:
+        """End a parked tab whose peer went away: forget it, then end its connection."""
+        try:
+            self._forget_tab(tab)
+        finally:
+            tab.ws.handler.end_detached()
 
     def _open_tab(self, ws, environ) -> tuple[Tab, int | None, str | None] | None:
         """Open and route the tab of ``ws``; None when it was refused (and closed)."""

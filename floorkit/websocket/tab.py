@@ -3,9 +3,11 @@ One browser tab's websocket: who it is, where it is routed, its lifecycle.
 
 A ``Tab`` is opened by ``floorkit.websocket.reclaim.open_tab()``, routed by
 its addresses, started (``start()``: greeting and replay, see
-``floorkit.websocket.replay``), then reads its frames (``serve()``, each one
-handled by ``floorkit.websocket.incoming.handle_frame()``) until the peer goes
-away, and is closed (``close()``/``finish()``) or aborted (``abort()``). Its
+``floorkit.websocket.replay``), then its frames are read, each one handled by
+``floorkit.websocket.incoming.handle_frame()``, until the peer goes away (in
+bursts, parked in between: ``floorkit.websocket.parking``; or by ``serve()``
+in a greenlet of its own), and it is closed (``close()``/``finish()``) or
+aborted (``abort()``). Its
 writes go through its ``WriteQueue`` (``floorkit.websocket.write_queue``), so they never
 block.
 """
@@ -51,6 +53,7 @@ class Tab:
         "groups",
         "pending_notices",
         "replay_ranges",
+        "watcher",
         "__weakref__",
     )
 
@@ -69,6 +72,7 @@ class Tab:
         self.groups: dict[str, set[str]] = {}  # group -> the window's scopes in it
         self.pending_notices: list | None = []  # membership notices until its groups are routed
         self.replay_ranges: dict = {}  # group address -> the seq ranges it receives of it
+        self.watcher: Any = None  # while parked: the io watcher of its socket (parking.py)
 
     # -- writing -----------------------------------------------------------
 

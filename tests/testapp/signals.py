@@ -131,6 +131,24 @@ def pid(request):
     return os.getpid()
 
 
+@connect(path="tests.server_state", auth_required=False)
+def server_state(request):
+    """What the serving process holds (tests/test_parking.py): greenlets, open tabs, open files."""
+    import gc
+
+    import greenlet
+
+    from floorkit.websocket.server import WebSocketServer
+
+    objects = gc.get_objects()
+    servers = [o for o in objects if isinstance(o, WebSocketServer)]
+    return {
+        "greenlets": sum(isinstance(o, greenlet.greenlet) for o in objects),
+        "tabs": sum(len(server.tabs) for server in servers),
+        "fds": len(os.listdir("/proc/self/fd")),
+    }
+
+
 @connect(path="tests.whoami", auth_required=False)
 def whoami(request):
     return {"user": request.username, "window": request.window, "session": request.session}
