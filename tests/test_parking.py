@@ -54,7 +54,31 @@ def call_frame(call_id: int, signal: str, **kwargs) -> bytes:
     return frame({"type": "call", "id": call_id, "signal": signal, "kwargs": kwargs})
 
 
-def test_idle_tabs_hold_no_greenlet_and_their_files_close_when_they_go(server):
+def server_side_sockets(port: int) -> int:
+    """Server-side TCP sockets of ``port`` that hold a file: established or closed by the peer only."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                local, state = row.split()[1], row.split()[3]
+                if int(local.rsplit(":", 1)[1], 16) == port and state in ("01", "08"):
+                    count += 1  # ESTABLISHED, CLOSE_WAIT
+    return count
+
+
+def wait_sockets(port: int, expected: int, timeout: float = 5.0) -> int:
+    deadline = time.monotonic() + timeout
+    while (count := server_side_sockets(port)) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return count
+
+
+def test_idle_tabs_hold_no_greenlet_and_their_sockets_close_when_they_go(redis_server):
+    with Server(subprocess_env()).start() as server:  # its own: no other test's tab open
+        check_idle_tabs(server)
+
+
+def check_idle_tabs(server: Server) -> None:
     probe = Tab(server.url)
     before = state(probe)
     idle = [Tab(server.url) for _ in range(60)]
@@ -63,13 +87,12 @@ def test_idle_tabs_hold_no_greenlet_and_their_files_close_when_they_go(server):
     # a greenlet per tab would be 60 more; call runners come and go by a few
     assert held["greenlets"] - before["greenlets"] < 10, (before, held)
     assert held["fds"] >= before["fds"] + 60
+    assert wait_sockets(server.port, 61) == 61
     for tab in idle:
         tab.close()
-    after = wait_state(
-        probe, lambda s: s["tabs"] == before["tabs"] and s["fds"] <= before["fds"] + 2
-    )
+    after = wait_state(probe, lambda s: s["tabs"] == before["tabs"])
     assert after["tabs"] == before["tabs"]
-    assert after["fds"] <= before["fds"] + 2, (before, after)  # no socket left open
+    assert wait_sockets(server.port, 1) == 1  # the probe's: every other one is closed
 
 
 def test_a_frame_that_arrives_in_parts_is_read_whole(server, user_key):

@@ -74,10 +74,11 @@ class WebSocketServer(pywsgi.WSGIServer):
         Serve a new connection (``args``: its socket and address) in a
         greenlet of its own. Unless the server was given ``spawn``, that is a
         plain greenlet (``gevent.spawn_raw``) calling ``handle`` directly: no
-        ``gevent.Greenlet`` object, links or spawn tree kept per connection,
-        and one C-to-Python call fewer in the stack each waiting connection
-        saves. An exception that escapes ``handle`` is printed by the hub,
-        as a ``Greenlet``'s is.
+        ``gevent.Greenlet`` object, links or spawn tree per connection. It
+        lives for the HTTP requests and the handshake: an upgraded
+        websocket's tab is parked (``run_websocket()``), and the socket is
+        then the tab's to close. An exception that escapes ``handle`` is
+        printed by the hub, as a ``Greenlet``'s is.
         """
         if not self._plain_greenlets:
             super().do_handle(*args)
