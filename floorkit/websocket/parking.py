@@ -33,7 +33,6 @@ Invariants:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -44,8 +43,6 @@ from floorkit.websocket.runners import runners
 
 if TYPE_CHECKING:
     from floorkit.websocket.tab import Tab
-
-logger = logging.getLogger("floorkit.websocket")
 
 OnEnd = Callable[["Tab"], None]
 
@@ -94,16 +91,8 @@ def read_burst(tab: Tab, on_end: OnEnd) -> None:
         _end(tab, on_end)
         return
     reader = read.__self__
-    receive = ws.receive
     run = call_here  # until a call was handed to a runner: calls start in frame order
-    while not tab.closed:
-        try:
-            message = receive()
-        except Exception as exc:  # a protocol error: the socket is being closed
-            logger.debug("websocket %s closed: %s", tab.request.window, exc)
-            break
-        if message is None:
-            break
+    while (message := tab.next_message()) is not None:
         if reader.pending:
             handle_frame(tab, message)
             run = runners.run

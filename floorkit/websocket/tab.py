@@ -116,16 +116,22 @@ class Tab:
 
     def serve(self) -> None:
         """Read frames until the peer goes away; each is handled by ``handle_frame()``."""
-        receive = self.ws.receive
-        while not self.writes.closed:
-            try:
-                message = receive()
-            except Exception as exc:  # a protocol error: the socket is being closed
-                logger.debug("websocket %s closed: %s", self.request.window, exc)
-                break
-            if message is None:
-                break
+        while (message := self.next_message()) is not None:
             handle_frame(self, message)
+
+    def next_message(self) -> str | bytearray | None:
+        """
+        Wait for the peer's next message and return it; None once the tab is
+        closed or the peer is gone (EOF, its close frame, a protocol error,
+        answered by ``WebSocket.receive()``).
+        """
+        if self.writes.closed:
+            return None
+        try:
+            return self.ws.receive()
+        except Exception as exc:  # a protocol error: the socket is being closed
+            logger.debug("websocket %s closed: %s", self.request.window, exc)
+            return None
 
     @property
     def closed(self) -> bool:
