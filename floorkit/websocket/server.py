@@ -22,7 +22,8 @@ from floorkit.exceptions import RedisUnavailable
 from floorkit.groups import holders, windows
 from floorkit.signals.coroutines import greenlet_local_loops
 from floorkit.websocket.group_routes import leave_groups, route_groups
-from floorkit.websocket.handshake import FloorkitHandler, slim_environ
+from floorkit.websocket.handshake import slim_environ
+from floorkit.websocket.handshake_policy import FloorkitHandler
 from floorkit.websocket.parking import start_reading
 from floorkit.websocket.reclaim import open_tab
 from floorkit.websocket.router import Router
@@ -123,7 +124,9 @@ class WebSocketServer(pywsgi.WSGIServer):
         Opening the tab (who the peer is, its groups, its replay) runs in a
         call runner's greenlet, which the connection's greenlet waits for:
         the deep calls of opening (Django's session, Redis) then never
-        touch this greenlet's frame memory. Once the tab is open, the
+        touch this greenlet's frame memory, which stays resident for the
+        connection's life when it reads the frames itself (with ``spawn``).
+        Once the tab is open, the
         environ keeps only ``floorkit.websocket.handshake.KEPT_ENVIRON``.
         """
         opened = elsewhere(self._open_tab, ws, environ)
