@@ -43,14 +43,17 @@ def server(redis_server, django_db_setup):
 
 def burst() -> subprocess.CompletedProcess:
     """``manage.py rqworker --burst default``: runs the queued jobs, then exits."""
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "rqworker", "--burst", "default"],
-        cwd=ROOT,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "rqworker", "--burst", "default"],
+            cwd=ROOT,
+            env=env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired as exc:  # say which job kept the worker busy
+        pytest.fail(f"rqworker --burst still running after 60 s:\n{exc.stdout}\n{exc.stderr}")
     assert result.returncode == 0, result.stderr
     return result
 

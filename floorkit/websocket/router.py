@@ -41,8 +41,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("floorkit.websocket")
 
 #: How long the router may keep routing messages already buffered on its
-#: pub/sub connection before the gathered frames go out (``Burst``).
-BURST_SECONDS = 0.002
+#: pub/sub connection before the gathered frames go out (``Burst``). A burst
+#: only grows while the router is behind (a message is waiting when the last
+#: one is routed), and the router does not yield while it is open: this bounds
+#: both how long the first message of a backlog waits and the hub's stall.
+BURST_SECONDS = 0.02
 
 
 class Router:
