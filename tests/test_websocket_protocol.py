@@ -21,6 +21,8 @@ import pytest
 import websocket
 from websocket import ABNF
 
+from floorkit.websocket import masking
+
 pytestmark = []
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -249,6 +251,15 @@ def test_configured_limit_is_enforced_to_the_byte(ports, server, limit):
 
 
 # -- unmasking and UTF-8 -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 125, 126, 4097, 65539])
+def test_the_c_unmasking_and_the_python_one_give_the_same_bytes(size):
+    """The server unmasks in C (websockets' ``apply_mask``), byte for byte as RFC 6455 says."""
+    assert masking.unmask is not masking.unmask_in_python, "websockets' C extension is missing"
+    payload, key = os.urandom(size), os.urandom(4)
+    by_the_rfc = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    assert masking.unmask(payload, key) == masking.unmask_in_python(payload, key) == by_the_rfc
 
 
 def test_1mib_text_message_echoes_intact(ports):

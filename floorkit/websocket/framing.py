@@ -9,8 +9,8 @@ Websocket frames on the server side (RFC 6455): gevent-websocket 0.10.1's
   frame header shows it: its payload is never read.
 * Invalid UTF-8 in a text message or a close reason is answered with 1007;
   an unmasked client frame or any other protocol error with 1002.
-* Unmasking is one big-integer XOR; text is checked by CPython's strict UTF-8
-  decoder, fragment by fragment.
+* Unmasking is ``floorkit.websocket.masking.unmask`` (in C); text is checked
+  by CPython's strict UTF-8 decoder, fragment by fragment.
 * An idle websocket holds no read buffer (``SocketReader``).
 * ``last_seen`` records when the peer last sent a frame (pongs included), for
   finding dead peers.
@@ -27,6 +27,8 @@ from typing import Any
 
 from geventwebsocket import websocket as _websocket
 from geventwebsocket.exceptions import FrameTooLargeException, ProtocolError, WebSocketError
+
+from floorkit.websocket.masking import unmask
 
 __all__ = [
     "CLOSE_INVALID_PAYLOAD",
@@ -71,20 +73,6 @@ class MessageTooBigError(FrameTooLargeException):
     package's ``FrameTooLargeException`` (a ``ProtocolError``), so code that
     catches those keeps working.
     """
-
-
-def unmask(payload: bytes, mask: bytes) -> bytes:
-    """
-    Return ``payload`` XORed with the 4-byte ``mask`` repeated (RFC 6455 5.3).
-
-    Masking and unmasking are the same operation. The XOR is done on two big
-    integers: a few linear passes in C instead of a Python loop per byte.
-    """
-    length = len(payload)
-    if not length:
-        return b""
-    key = mask * (length >> 2) + mask[: length & 3]
-    return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(length, "big")
 
 
 class SocketReader:
