@@ -71,11 +71,12 @@ NODE_PEERS_DIR = PEERS_DIR / "node"
 EXTRA_PEERS = ["floorkit2"]
 BASELINE = "channels"
 
-# --curve: how cost grows with work (broadcasts keep 20,000 deliveries per point)
+# --curve: how cost grows with work (broadcasts keep 100,000 deliveries per point:
+# fewer leave a fast server's run so short that the ranking is noise)
 CURVE = {
     "idle": (2000, 10000, 20000),
     "calls": (1, 50, 500),
-    "bcast": ((100, 200), (1000, 20), (5000, 4)),
+    "bcast": ((100, 1000), (1000, 100), (5000, 20)),
 }
 # --curve --quick: the same shape, small enough for a smoke test
 CURVE_QUICK = {
@@ -1422,7 +1423,7 @@ def parse_args(argv=None):
         "--curve",
         action="store_true",
         help="the curve: idle at 2000,10000,20000 connections, calls with 1,50,500 clients, "
-        "broadcast 100x200,1000x20,5000x4 (with --quick: 300,1000,3000; 1,10,50; "
+        "broadcast 100x1000,1000x100,5000x20 (with --quick: 300,1000,3000; 1,10,50; "
         "100x30,500x6,1000x3); scenarios idle,calls,bcast, 1 run, ws-curve-<stamp>.json. "
         "The options below still override each list",
     )
@@ -1440,10 +1441,10 @@ def parse_args(argv=None):
     ap.add_argument(
         "--groups",
         help="group sends, comma list MEMBERSxMESSAGES (as many connections sit in another "
-        "room; default 100x200,1000x20; quick 100x30,1000x5)",
+        "room; default 100x1000,1000x100; quick 100x30,1000x5)",
     )
     ap.add_argument(
-        "--bcast", help="comma list CLIENTSxMESSAGES (default 100x200,1000x20; quick 100x30,1000x5)"
+        "--bcast", help="comma list CLIENTSxMESSAGES (default 100x1000,1000x100; quick 100x30,1000x5)"
     )
     ap.add_argument(
         "--bcast-rate",
@@ -1504,7 +1505,7 @@ def parse_args(argv=None):
     else:
         defaults = {
             "calls": "1,50",
-            "bcast": "100x30,1000x5" if q else "100x200,1000x20",
+            "bcast": "100x30,1000x5" if q else "100x1000,1000x100",
             "idle": "300" if q else "2000",
             "scenarios": "idle,calls,bcast,group",
         }
@@ -1514,9 +1515,9 @@ def parse_args(argv=None):
     ]
     cfg.groups = [
         tuple(int(y) for y in x.split("x"))
-        for x in (cfg.groups or ("100x30,1000x5" if q else "100x200,1000x20")).split(",")
+        for x in (cfg.groups or ("100x30,1000x5" if q else "100x1000,1000x100")).split(",")
     ]
-    cfg.bcast_timeout = cfg.bcast_timeout or (5.0 if q else 15.0)
+    cfg.bcast_timeout = cfg.bcast_timeout or (5.0 if q else 30.0)
     cfg.idle_clients = [int(x) for x in (cfg.idle_clients or defaults["idle"]).split(",")]
     cfg.scenarios = cfg.scenarios or defaults["scenarios"]
     cfg.settle = cfg.settle if cfg.settle is not None else (0.5 if q else 1.0)
