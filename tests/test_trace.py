@@ -211,3 +211,38 @@ def test_async_signal_sends_join_the_current_trace(redis_client, transactional_d
     assert [e["event"] for e in events] == ["job.enqueued", "job.started", "job.finished"]
     assert events[0]["signal"] == async_signals.everything.name
     assert events[1]["parent"] == events[0]["hop"] and events[2]["outcome"] == "ok"
+
+
+FORK_WHILE_FLUSHING = """
+import os, signal, sys
+import django
+django.setup()
+from floorkit.tracing import recorder
+recorder.emit("call", "parent", "hop", None, "tests.fork")
+recorder._lock.acquire()  # the parent's flusher, mid-write, when a job's child is forked
+pid = os.fork()
+if pid == 0:
+    signal.alarm(10)  # a child stuck on the lock dies of SIGALRM
+    recorder.emit("call", "child", "hop", None, "tests.fork")
+    os._exit(0 if recorder.flush() == 1 else 3)
+recorder._lock.release()
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))  # then this process flushes its own event at exit
+"""
+
+
+def test_a_child_forked_while_the_parent_flushes_traces_still_flushes_its_own(redis_client):
+    """
+    An RQ work horse forked mid-flush writes its job's events and exits; its
+    batch holds its own events only, not those its parent had buffered.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", FORK_WHILE_FLUSHING],
+        env=subprocess_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "0", result.stderr
+    assert [event["trace"] for event in recorder.read()] == ["child", "parent"]

@@ -158,13 +158,22 @@ def _start_flusher() -> None:
         if _flusher is None:
             _flusher = threading.Thread(target=_flush_loop, name="floorkit-trace", daemon=True)
             _flusher.start()
-            os.register_at_fork(after_in_child=_forget_flusher)
 
 
-def _forget_flusher() -> None:
-    global _flusher
+def _after_fork_in_child() -> None:
+    """
+    A forked child (an RQ job's work horse) starts with no flusher thread, none
+    of its parent's buffered events, and a lock that no thread holds: the
+    parent's flusher may have held it, mid-write, when the child was forked,
+    and no thread of the child would ever release it.
+    """
+    global _flusher, _lock
     _flusher = None
+    _lock = threading.Lock()
     _buffer.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _flush_loop() -> None:
