@@ -42,20 +42,28 @@ def server(redis_server, django_db_setup):
 
 
 def burst() -> subprocess.CompletedProcess:
-    """``manage.py rqworker --burst default``: runs the queued jobs, then exits."""
-    try:
-        result = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), "rqworker", "--burst", "default"],
-            cwd=ROOT,
-            env=env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    except subprocess.TimeoutExpired as exc:  # say which job kept the worker busy
-        pytest.fail(f"rqworker --burst still running after 60 s:\n{exc.stdout}\n{exc.stderr}")
-    assert result.returncode == 0, result.stderr
-    return result
+    """``manage.py rqworker --burst default``: runs the queued jobs, then exits.
+
+    A worker still running after 60 s gets SIGABRT, and the failure shows
+    what it was doing: its log, and the stack of every one of its threads
+    (``faulthandler``)."""
+    args = [sys.executable, str(ROOT / "manage.py"), "rqworker", "--burst", "default"]
+    with subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env={**env(), "PYTHONFAULTHANDLER": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as worker:
+        try:
+            out, err = worker.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.send_signal(signal.SIGABRT)
+            out, err = worker.communicate(timeout=10)
+            pytest.fail(f"rqworker --burst still running after 60 s:\n{out}\n{err}")
+    assert worker.returncode == 0, err
+    return subprocess.CompletedProcess(args, worker.returncode, out, err)
 
 
 def send_waiting(tab: Tab, signal: str, **kwargs) -> int:

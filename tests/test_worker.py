@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 import zlib
 from typing import Any
 
@@ -207,3 +208,19 @@ def test_worker_is_idle_in_redis_between_jobs(redis_client, status):
     worker.work(burst=True, logging_level="WARNING")
     assert seen[-1] == b"idle"
     assert redis_client.hget(worker.key, "current_job") is None
+
+
+def test_a_worker_stops_listening_for_commands_within_a_second(redis_client):
+    """The race that made ``rqworker --burst`` hang for a minute at exit: the
+    pubsub thread has already read the UNSUBSCRIBE reply and waits for a
+    subscription when the worker stops listening."""
+    worker = SimpleWorker([Queue("default", connection=redis_client)], connection=redis_client)
+    worker.subscribe()
+    worker.pubsub.unsubscribe()
+    deadline = time.monotonic() + 5
+    while worker.pubsub.subscribed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not worker.pubsub.subscribed  # the thread handled the reply
+    started = time.monotonic()
+    worker.unsubscribe()
+    assert time.monotonic() - started < 1.5

@@ -119,6 +119,33 @@ class _FloorkitWorkerMixin:
                     queue.release_maintenance_lock()
         super().clean_registries()
 
+    # -- the pubsub channel of worker commands (RQ's kill-horse, stop-job, shutdown)
+
+    def unsubscribe(self) -> None:
+        """
+        Stop listening for worker commands, within a second.
+
+        The pubsub thread's loop is stopped before UNSUBSCRIBE is sent, so the
+        reply that wakes its read also ends it. In RQ's own order (UNSUBSCRIBE
+        first) a thread that reads the reply before the loop is stopped waits
+        60 s for a subscription that never comes, and RQ joins it without a
+        bound: ``rqworker --burst`` took a minute to exit.
+        """
+        thread = self.pubsub_thread
+        if thread is None:
+            return
+        self.log.info(
+            "Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name
+        )
+        try:
+            thread.stop(timeout=0)  # clears the loop's flag; joins for no time
+        except TypeError:  # redis-py before 8: stop() takes no timeout and joins nothing
+            thread.stop()
+        if thread.is_alive():
+            self.pubsub.unsubscribe()
+        thread.join(timeout=1)
+        self.pubsub.close()
+
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         timeout = timeout or self.worker_ttl + 60
         now = time.monotonic()
