@@ -95,6 +95,26 @@ def check_idle_tabs(server: Server) -> None:
     assert wait_sockets(server.port, 1) == 1  # the probe's: every other one is closed
 
 
+def test_idle_tabs_that_answer_heartbeats_hold_no_greenlet(redis_server):
+    """A heartbeat's pong (or a peer's own ping) wakes a parked tab: once it
+    is read, the tab is parked again, with no greenlet waiting in a read."""
+    with Server(subprocess_env()).start() as server:
+        probe = Tab(server.url)
+        before = state(probe)
+        idle = [Tab(server.url) for _ in range(60)]
+        for tab in idle:
+            tab.ws.pong(b"beat")
+            tab.ws.ping(b"are you there")
+        for tab in idle:  # the server's answer to the ping: every pong and ping was read
+            tab.ws.settimeout(5)
+            opcode, answer = tab.ws.recv_data(control_frame=True)
+            assert (opcode, answer) == (websocket.ABNF.OPCODE_PONG, b"are you there")
+        held = wait_state(probe, lambda s: s["greenlets"] - before["greenlets"] < 10)
+        assert held["tabs"] == before["tabs"] + 60
+        assert held["greenlets"] - before["greenlets"] < 10, (before, held)
+        assert state(idle[0])["tabs"] == held["tabs"]  # and the tab still answers calls
+
+
 def test_a_frame_that_arrives_in_parts_is_read_whole(server, user_key):
     tab = Tab(server.url, user_key)
     data = call_frame(7, "tests.echo", text="x" * 300)
@@ -105,6 +125,17 @@ def test_a_frame_that_arrives_in_parts_is_read_whole(server, user_key):
     result = tab.wait_for(lambda f: f.get("id") == 7)
     assert result["results"] == [{"text": "x" * 300}]
     assert tab.call("tests.echo", n=1)["results"] == [{"n": 1}]  # and the tab reads on
+
+
+def test_a_ping_between_the_fragments_of_a_message_does_not_cut_it(server, user_key):
+    tab = Tab(server.url, user_key)
+    text = json.dumps({"type": "call", "id": 8, "signal": "tests.echo", "kwargs": {"n": 8}})
+    ABNF, sock = websocket.ABNF, tab.ws.sock
+    sock.sendall(ABNF.create_frame(text[:10], ABNF.OPCODE_TEXT, fin=0).format())
+    sock.sendall(ABNF.create_frame(b"mid-message", ABNF.OPCODE_PING).format())
+    time.sleep(0.3)  # the ping is read with nothing after it, inside the message
+    sock.sendall(ABNF.create_frame(text[10:], ABNF.OPCODE_CONT, fin=1).format())
+    assert tab.wait_for(lambda f: f.get("id") == 8)["results"] == [{"n": 8}]
 
 
 def test_frames_sent_together_are_all_handled_in_order(server, user_key):

@@ -65,6 +65,18 @@ _UNPACK_Q = struct.Struct("!Q").unpack
 _ONE_READ = 16384
 
 
+class _Idle:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "IDLE"
+
+
+#: What ``receive(return_when_idle=True)`` returns when the peer sent control
+#: frames only (pings, pongs) and nothing after them is read ahead.
+IDLE: Any = _Idle()
+
+
 class MessageTooBigError(FrameTooLargeException):
     """
     A data frame, or the fragments of one message, exceed ``max_message_size``.
@@ -163,11 +175,14 @@ class WebSocket(_websocket.WebSocket):
 
     # -- receiving ---------------------------------------------------------
 
-    def receive(self) -> str | bytearray | None:
+    def receive(self, return_when_idle: bool = False) -> str | bytearray | None:
         """
         Block until the next message arrives and return it: ``str`` for a
         text message, ``bytearray`` for a binary one. Pings are answered with
-        pongs on the way; pongs are skipped.
+        pongs on the way; pongs are skipped. With ``return_when_idle`` (and a
+        ``SocketReader`` as ``raw_read``), a ping or pong between messages
+        with nothing read ahead after it returns ``IDLE`` instead of waiting
+        in a read: the caller can wait for the socket to become readable.
 
         Return None when the connection ends: after the peer's close frame
         (answered with the same code and reason) or EOF, or after closing it
@@ -180,7 +195,7 @@ class WebSocket(_websocket.WebSocket):
             self.current_app.on_close(_websocket.MSG_ALREADY_CLOSED)
             raise WebSocketError(_websocket.MSG_ALREADY_CLOSED)
         try:
-            return self.read_message()
+            return self.read_message(return_when_idle)
         except MessageTooBigError:
             self.close(CLOSE_MESSAGE_TOO_BIG, "message too big")
         except UnicodeError:
@@ -193,10 +208,10 @@ class WebSocket(_websocket.WebSocket):
             self.current_app.on_close(_websocket.MSG_CLOSED)
         return None
 
-    def read_message(self) -> str | bytearray | None:
+    def read_message(self, return_when_idle: bool = False) -> str | bytearray | None:
         """
         Read frames until a whole message is read and return it, or None
-        after a close frame.
+        after a close frame (``IDLE`` as ``receive()`` says).
 
         Internal, as in the package: errors are raised, not handled (use
         ``receive()``). Raise ``MessageTooBigError`` before reading the payload
@@ -215,14 +230,16 @@ class WebSocket(_websocket.WebSocket):
             fin, f_opcode, payload = self._read_frame(None if limit is None else limit - size)
             if f_opcode > 7:  # a control frame, between fragments or alone
                 header = _websocket.Header(fin=fin, opcode=f_opcode, length=len(payload))
+                if f_opcode == self.OPCODE_CLOSE:
+                    self.handle_close(header, payload)
+                    return None
                 if f_opcode == self.OPCODE_PING:
                     self.handle_ping(header, payload)
-                    continue
-                if f_opcode == self.OPCODE_PONG:
+                else:
                     self.handle_pong(header, payload)
-                    continue
-                self.handle_close(header, payload)
-                return None
+                if return_when_idle and opcode is None and not self.raw_read.__self__.pending:
+                    return IDLE
+                continue
             if f_opcode == self.OPCODE_CONTINUATION:
                 if not opcode:
                     raise ProtocolError("Unexpected frame with opcode=0")
