@@ -94,3 +94,25 @@ def test_http_endpoints_answer_503_json_and_log_one_line_per_outage(
         assert [r.getMessage() for r in caplog.records if "answers again" in r.getMessage()]
     finally:
         server.stop()
+
+
+def test_a_redis_on_a_unix_socket_carries_calls_and_messages(settings, transactional_db):
+    """``REDIS_URL = "unix:///…"``: the options floorkit gives its clients are
+    the ones a unix-socket connection takes (no TCP keepalive)."""
+    from floorkit import BROADCAST, call
+
+    server = EmbeddedRedis()  # no port: a unix socket only
+    url = server.start()
+    assert url.startswith("unix://")
+    settings.FLOORKIT = {**settings.FLOORKIT, "REDIS_URL": url}
+    redis_client.reset()
+    try:
+        assert redis_client.get_redis().ping() and redis_client.get_redis(blocking=True).ping()
+        with Server(subprocess_env(FLOORKIT_REDIS_URL=url)).start() as srv:
+            tab = Tab(srv.url)
+            call("tests.jsonly", None, BROADCAST, text="over the unix socket")
+            assert [f["kwargs"]["text"] for f in tab.signals(quiet=0.5)] == ["over the unix socket"]
+            tab.close()
+    finally:
+        server.stop()
+        redis_client.reset()

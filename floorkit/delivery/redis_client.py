@@ -37,14 +37,18 @@ logger = logging.getLogger("floorkit.redis")
 BLOCK_SLICE = 4.0  # longest XREAD BLOCK floorkit sends; the blocking pool's reads allow for it
 
 
-def _options(blocking: bool) -> dict:
+def _options(url: str, blocking: bool) -> dict:
     timeout = conf.get("REDIS_TIMEOUT")
-    return {
+    options = {
         "socket_connect_timeout": conf.get("REDIS_CONNECT_TIMEOUT"),
         "socket_timeout": (timeout + BLOCK_SLICE) if blocking else timeout,
-        "socket_keepalive": True,
         "health_check_interval": 30,
     }
+    if not url.startswith(
+        "unix:"
+    ):  # TCP keepalive: a unix socket's connection takes no such option
+        options["socket_keepalive"] = True
+    return options
 
 
 def get_redis(url: str | None = None, blocking: bool = False) -> redis.Redis:
@@ -64,14 +68,14 @@ def get_redis(url: str | None = None, blocking: bool = False) -> redis.Redis:
             if client is None:
                 if blocking:
                     pool = redis.ConnectionPool.from_url(
-                        url, max_connections=2**31, **_options(blocking=True)
+                        url, max_connections=2**31, **_options(url, blocking=True)
                     )
                 else:
                     pool = redis.BlockingConnectionPool.from_url(
                         url,
                         max_connections=conf.get("REDIS_MAX_CONNECTIONS"),
                         timeout=conf.get("REDIS_POOL_TIMEOUT"),
-                        **_options(blocking=False),
+                        **_options(url, blocking=False),
                     )
                 client = _clients[url, blocking] = redis.Redis(connection_pool=pool)
     return client
