@@ -1444,7 +1444,8 @@ def parse_args(argv=None):
         "room; default 100x1000,1000x100; quick 100x30,1000x5)",
     )
     ap.add_argument(
-        "--bcast", help="comma list CLIENTSxMESSAGES (default 100x1000,1000x100; quick 100x30,1000x5)"
+        "--bcast",
+        help="comma list CLIENTSxMESSAGES (default 100x1000,1000x100; quick 100x30,1000x5)",
     )
     ap.add_argument(
         "--bcast-rate",
