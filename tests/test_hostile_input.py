@@ -426,6 +426,29 @@ def test_bad_frames_get_the_documented_close_code(server, raw, code):
     still_serving(server)
 
 
+# After a ping or pong with nothing behind it the tab is parked (framing.IDLE):
+# the frames of the next write are read by a new burst, with the same checks.
+AFTER_A_CONTROL_FRAME = [
+    (_frame(0xA, b"beat"), _frame(0x9, b"p" * 126), 1002),
+    (_frame(0x9, b"are you there"), _frame(0x0, b"orphan continuation"), 1002),
+    (_frame(0xA, b""), _frame(0x1, b"\xff"), 1007),
+    (_frame(0x1, b"{", fin=False) + _frame(0x9, b"mid"), _frame(0x1, b"}"), 1002),
+    (_frame(0x1, b"\xe2", fin=False) + _frame(0xA, b""), _frame(0x0, b"\x28\xa1"), 1007),
+    (_frame(0xA, b"beat"), struct.pack("!BBQ", 0x81, 0xFF, 2**62) + MASK, 1009),
+]
+
+
+@pytest.mark.parametrize("first, then, code", AFTER_A_CONTROL_FRAME, ids=lambda v: repr(v)[:40])
+def test_bad_frames_after_a_ping_or_pong_get_the_same_close_code(server, first, then, code):
+    ws = _raw_socket(server)
+    ws.sock.sendall(first)
+    time.sleep(0.1)  # read, and nothing behind it: parked (or, mid-message, waiting for the rest)
+    ws.sock.sendall(then)
+    assert _close_code(ws) == code
+    ws.close()
+    still_serving(server)
+
+
 # -- handshakes ------------------------------------------------------------------
 
 GOOD_KEY = base64.b64encode(b"k" * 16).decode()
