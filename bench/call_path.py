@@ -53,6 +53,7 @@ def measure(calls: int, profile: bool) -> None:
     from floorkit.signals.request import SignalRequest
     from floorkit.tracing import recorder
     from floorkit.websocket.incoming import handle_frame
+    from floorkit.websocket.parking import call_here
     from floorkit.websocket.tab import Tab
 
     class NoWebSocket:  # the tab only sends: nothing reads through it
@@ -63,9 +64,6 @@ def measure(calls: int, profile: bool) -> None:
     request = SignalRequest(None, None, None, "w" * 16)  # as run_ws.py's clients: no session
     tab = Tab(NoWebSocket(), sock, request, "token")
     tab.cursor.release()
-
-    def in_place(fn, *args):
-        fn(*args)
 
     def drain() -> None:
         try:
@@ -79,7 +77,7 @@ def measure(calls: int, profile: bool) -> None:
     def run(n: int, start: int) -> None:
         frames = [(frame % (i, i)).encode() for i in range(start, start + n)]
         for i, data in enumerate(frames):
-            handle_frame(tab, data, in_place)
+            handle_frame(tab, data, call_here)
             if i % 64 == 0:
                 drain()
         drain()

@@ -426,7 +426,7 @@ def test_bad_frames_get_the_documented_close_code(server, raw, code):
     still_serving(server)
 
 
-# After a ping or pong with nothing behind it the tab is parked (framing.IDLE):
+# After a ping or pong with nothing behind it the tab is parked (framing.CONTROL):
 # the frames of the next write are read by a new burst, with the same checks.
 AFTER_A_CONTROL_FRAME = [
     (_frame(0xA, b"beat"), _frame(0x9, b"p" * 126), 1002),

@@ -44,9 +44,8 @@ def _options(url: str, blocking: bool) -> dict:
         "socket_timeout": (timeout + BLOCK_SLICE) if blocking else timeout,
         "health_check_interval": 30,
     }
-    if not url.startswith(
-        "unix:"
-    ):  # TCP keepalive: a unix socket's connection takes no such option
+    # TCP keepalive: redis-py's unix-socket connection refuses the option
+    if not url.startswith("unix:"):
         options["socket_keepalive"] = True
     return options
 

@@ -65,16 +65,16 @@ _UNPACK_Q = struct.Struct("!Q").unpack
 _ONE_READ = 16384
 
 
-class _Idle:
+class _Control:
     __slots__ = ()
 
     def __repr__(self) -> str:
-        return "IDLE"
+        return "CONTROL"
 
 
-#: What ``receive(return_when_idle=True)`` returns when the peer sent control
-#: frames only (pings, pongs) and nothing after them is read ahead.
-IDLE: Any = _Idle()
+#: What ``receive(return_control=True)`` returns for a ping or pong read
+#: between messages (a ping is answered first).
+CONTROL: Any = _Control()
 
 
 class MessageTooBigError(FrameTooLargeException):
@@ -175,14 +175,13 @@ class WebSocket(_websocket.WebSocket):
 
     # -- receiving ---------------------------------------------------------
 
-    def receive(self, return_when_idle: bool = False) -> str | bytearray | None:
+    def receive(self, return_control: bool = False) -> str | bytearray | None:
         """
         Block until the next message arrives and return it: ``str`` for a
         text message, ``bytearray`` for a binary one. Pings are answered with
-        pongs on the way; pongs are skipped. With ``return_when_idle`` (and a
-        ``SocketReader`` as ``raw_read``), a ping or pong between messages
-        with nothing read ahead after it returns ``IDLE`` instead of waiting
-        in a read: the caller can wait for the socket to become readable.
+        pongs on the way; pongs are skipped. With ``return_control``, a ping or
+        pong between messages returns ``CONTROL`` (after the ping's pong), so
+        that the caller, not a read, decides whether to wait for more.
 
         Return None when the connection ends: after the peer's close frame
         (answered with the same code and reason) or EOF, or after closing it
@@ -195,7 +194,7 @@ class WebSocket(_websocket.WebSocket):
             self.current_app.on_close(_websocket.MSG_ALREADY_CLOSED)
             raise WebSocketError(_websocket.MSG_ALREADY_CLOSED)
         try:
-            return self.read_message(return_when_idle)
+            return self.read_message(return_control)
         except MessageTooBigError:
             self.close(CLOSE_MESSAGE_TOO_BIG, "message too big")
         except UnicodeError:
@@ -208,10 +207,10 @@ class WebSocket(_websocket.WebSocket):
             self.current_app.on_close(_websocket.MSG_CLOSED)
         return None
 
-    def read_message(self, return_when_idle: bool = False) -> str | bytearray | None:
+    def read_message(self, return_control: bool = False) -> str | bytearray | None:
         """
         Read frames until a whole message is read and return it, or None
-        after a close frame (``IDLE`` as ``receive()`` says).
+        after a close frame (``CONTROL`` as ``receive()`` says).
 
         Internal, as in the package: errors are raised, not handled (use
         ``receive()``). Raise ``MessageTooBigError`` before reading the payload
@@ -237,8 +236,8 @@ class WebSocket(_websocket.WebSocket):
                     self.handle_ping(header, payload)
                 else:
                     self.handle_pong(header, payload)
-                if return_when_idle and opcode is None and not self.raw_read.__self__.pending:
-                    return IDLE
+                if return_control and opcode is None:
+                    return CONTROL
                 continue
             if f_opcode == self.OPCODE_CONTINUATION:
                 if not opcode:

@@ -20,8 +20,8 @@ Invariants:
   when it stops reading.
 * A tab is parked only at a frame boundary, with nothing read ahead: a frame
   that arrives in parts is read by the one burst, which waits for the rest.
-  Pings and pongs between messages park it too (``framing.IDLE``): an idle
-  tab answering heartbeats still holds no greenlet.
+  Pings and pongs between messages are frames like the others
+  (``framing.CONTROL``): an idle tab answering heartbeats holds no greenlet.
 * The last frame of a burst is handled after the tab is parked. When it is
   the burst's only frame, a call it carries runs in the burst's own greenlet
   (saving a hand-off); otherwise in a call runner, behind the burst's other
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from gevent.hub import get_hub
 
-from floorkit.websocket.framing import IDLE
+from floorkit.websocket.framing import CONTROL
 from floorkit.websocket.incoming import handle_frame
 from floorkit.websocket.runners import runners
 
@@ -96,9 +96,11 @@ def read_burst(tab: Tab, on_end: OnEnd) -> None:
     reader = read.__self__
     run = call_here  # until a call was handed to a runner: calls start in frame order
     while (message := tab.next_message(True)) is not None:
-        if message is IDLE:  # pings and pongs only: a heartbeat's pong holds no greenlet
-            park(tab, on_end)
-            return
+        if message is CONTROL:  # a ping or pong, answered: nothing to handle
+            if not reader.pending:
+                park(tab, on_end)
+                return
+            continue
         if reader.pending:
             handle_frame(tab, message)
             run = runners.run

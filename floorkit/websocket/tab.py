@@ -119,18 +119,17 @@ class Tab:
         while (message := self.next_message()) is not None:
             handle_frame(self, message)
 
-    def next_message(self, return_when_idle: bool = False) -> str | bytearray | None:
+    def next_message(self, return_control: bool = False) -> str | bytearray | None:
         """
         Wait for the peer's next message and return it; None once the tab is
         closed or the peer is gone (EOF, its close frame, a protocol error,
-        answered by ``WebSocket.receive()``). With ``return_when_idle``,
-        ``framing.IDLE`` once the peer's pings and pongs are read and nothing
-        follows them.
+        answered by ``WebSocket.receive()``). With ``return_control``,
+        ``framing.CONTROL`` for each ping or pong between messages.
         """
         if self.writes.closed:
             return None
         try:
-            return self.ws.receive(return_when_idle)
+            return self.ws.receive(return_control)
         except Exception as exc:  # a protocol error: the socket is being closed
             logger.debug("websocket %s closed: %s", self.request.window, exc)
             return None
